@@ -1,0 +1,13 @@
+/* khappy convert - placeholder until its issue lands; says so plainly. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cmd_convert(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        printf("usage: khappy convert ...\n(not built yet)\n");
+        return 0;
+    }
+    cli_error("'convert' is not built yet");
+    return 2;
+}

@@ -1,0 +1,105 @@
+/* http.h - the HTTP adapters every server-side module uses: a small server
+ * (libmicrohttpd underneath) and a client (libcurl underneath). Knows nothing
+ * of CloudEvents, storage or the UI.
+ *
+ * Server: one handler function sees each complete request (body buffered,
+ * limited by max_body_bytes: larger bodies get 413 without calling the
+ * handler) and fills a response. Handlers may run on several threads at once.
+ */
+#ifndef KH_NET_HTTP_H
+#define KH_NET_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct kh_http_header {
+    char *name;
+    char *value;
+} kh_http_header;
+
+typedef struct kh_http_request {
+    const char *method;      /* "GET", "POST", ... */
+    const char *path;        /* decoded path without the query: "/api/pictures" */
+    const char *query;       /* raw query string without '?', "" if none */
+    const kh_http_header *headers; /* as received; names as sent */
+    size_t n_headers;
+    const uint8_t *body;     /* NULL when empty */
+    size_t body_len;
+    const char *remote_addr; /* "127.0.0.1" */
+} kh_http_request;
+
+/* Case-insensitive header look-up; NULL when absent (first one if repeated). */
+const char *kh_http_request_header(const kh_http_request *req,
+                                   const char *name);
+/* Decoded value of query parameter `name` into buf; false when absent or
+ * too long. */
+bool kh_http_request_query(const kh_http_request *req, const char *name,
+                           char *buf, size_t len);
+
+typedef struct kh_http_response {
+    int status;              /* default 200 */
+    kh_http_header *headers; /* owned; add with kh_http_response_header */
+    size_t n_headers;
+    uint8_t *body;           /* owned (malloc); may be NULL */
+    size_t body_len;
+} kh_http_response;
+
+/* Adds a header (copied). Returns KH_OK or KH_ENOMEM. */
+int kh_http_response_header(kh_http_response *res, const char *name,
+                            const char *value);
+/* Sets status, Content-Type and a copy of the body. */
+int kh_http_response_set(kh_http_response *res, int status,
+                         const char *content_type, const void *body,
+                         size_t len);
+/* Same, taking ownership of a malloc'd body. */
+int kh_http_response_set_owned(kh_http_response *res, int status,
+                               const char *content_type, void *body,
+                               size_t len);
+/* {"error": message} with the status. */
+int kh_http_response_error(kh_http_response *res, int status,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kh_http_response_free(kh_http_response *res);
+
+/* Returns nothing: a handler always answers; on internal failure it sets a
+ * 500 response itself. */
+typedef void (*kh_http_handler)(void *user, const kh_http_request *req,
+                                kh_http_response *res);
+
+typedef struct kh_http_server_options {
+    const char *bind_addr;   /* NULL: 0.0.0.0 */
+    int port;                /* 0: pick a free port (see kh_http_server_port) */
+    size_t max_body_bytes;   /* 0: 8 MiB */
+    int threads;             /* 0: 4 */
+} kh_http_server_options;
+
+typedef struct kh_http_server kh_http_server;
+
+int kh_http_server_start(const kh_http_server_options *opts,
+                         kh_http_handler handler, void *user,
+                         kh_http_server **out, kh_error *err);
+int kh_http_server_port(const kh_http_server *srv);
+/* Stops accepting, waits for running handlers, frees. NULL is a no-op. */
+void kh_http_server_stop(kh_http_server *srv);
+
+/* Client: one blocking request. Response body and headers are owned by the
+ * caller (kh_http_response_free). Network failures and timeouts return
+ * KH_ENETWORK / KH_ETIMEOUT with the URL in the message; any HTTP status is
+ * a success at this level (look at res->status). */
+typedef struct kh_http_client_request {
+    const char *method;      /* NULL: "POST" when body != NULL, else "GET" */
+    const char *url;
+    const kh_http_header *headers;
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    long timeout_ms;         /* 0: 30 s */
+} kh_http_client_request;
+
+int kh_http_client_do(const kh_http_client_request *req,
+                      kh_http_response *res, kh_error *err);
+
+#endif
