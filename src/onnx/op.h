@@ -42,6 +42,8 @@ enum {
     ONNX_TENSOR_FOLDED = 1u << 1,  /* computed at plan time from consts */
     ONNX_TENSOR_INPUT = 1u << 2,   /* graph input */
     ONNX_TENSOR_OUTPUT = 1u << 3,  /* graph output */
+    ONNX_TENSOR_RUNTIME = 1u << 4, /* value computed in this run: readable by
+                                      reshape when planning node by node */
 };
 
 typedef struct onnx_tensor {
