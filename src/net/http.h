@@ -73,7 +73,14 @@ typedef struct kh_http_server_options {
     const char *bind_addr;   /* NULL: 0.0.0.0 */
     int port;                /* 0: pick a free port (see kh_http_server_port) */
     size_t max_body_bytes;   /* 0: 8 MiB */
-    int threads;             /* 0: 4 */
+    int threads;             /* 0: 4 (size of the internal thread pool) */
+    /* Added: one thread per connection instead of a pool, for handlers that
+     * block for long (inference, calls to other services): a slow handler
+     * then never delays requests on other connections. `threads` is ignored;
+     * connection_limit bounds the number of threads. */
+    bool thread_per_connection;
+    unsigned connection_limit; /* 0: 256 */
+    unsigned idle_timeout_s;   /* idle keep-alive connections closed; 0: 60 */
 } kh_http_server_options;
 
 typedef struct kh_http_server kh_http_server;
@@ -85,10 +92,12 @@ int kh_http_server_port(const kh_http_server *srv);
 /* Stops accepting, waits for running handlers, frees. NULL is a no-op. */
 void kh_http_server_stop(kh_http_server *srv);
 
-/* Client: one blocking request. Response body and headers are owned by the
- * caller (kh_http_response_free). Network failures and timeouts return
- * KH_ENETWORK / KH_ETIMEOUT with the URL in the message; any HTTP status is
- * a success at this level (look at res->status). */
+/* Client: one blocking request. *res is initialised by the call (its old
+ * contents are not freed); response body and headers are owned by the
+ * caller (kh_http_response_free; after a failure there is nothing to free).
+ * Network failures and timeouts return KH_ENETWORK / KH_ETIMEOUT with the
+ * URL in the message; any HTTP status is a success at this level (look at
+ * res->status). Safe to call from several threads at once. */
 typedef struct kh_http_client_request {
     const char *method;      /* NULL: "POST" when body != NULL, else "GET" */
     const char *url;
@@ -97,9 +106,35 @@ typedef struct kh_http_client_request {
     const void *body;
     size_t body_len;
     long timeout_ms;         /* 0: 30 s */
+    size_t max_response_bytes; /* larger bodies fail with KH_ELIMIT; 0: 64 MiB */
 } kh_http_client_request;
 
 int kh_http_client_do(const kh_http_client_request *req,
                       kh_http_response *res, kh_error *err);
+
+/* ---- Helpers (added) ---- */
+
+/* Percent-decodes in[0..in_len) into out (capacity out_cap, always
+ * NUL-terminated on success); plus_is_space turns '+' into ' ' (query
+ * strings, not paths). *out_len (may be NULL) receives the decoded length,
+ * which may contain NUL bytes when the input has %00. Returns KH_EFORMAT for a
+ * '%' not followed by two hex digits, KH_ELIMIT when out is too small. */
+int kh_http_percent_decode(const char *in, size_t in_len, bool plus_is_space,
+                           char *out, size_t out_cap, size_t *out_len);
+
+/* Decoded value of parameter `name` in a raw query string ("a=1&b=x%20y"):
+ * the first occurrence; a name without '=' has the value "". False when
+ * absent, badly encoded, containing NUL, or longer than len - 1. */
+bool kh_http_query_param(const char *query, const char *name, char *buf,
+                         size_t len);
+
+/* Initialises an empty response (status 200, no headers, no body). */
+void kh_http_response_init(kh_http_response *res);
+/* Case-insensitive look-up in a response's headers; NULL when absent. */
+const char *kh_http_response_header_get(const kh_http_response *res,
+                                        const char *name);
+/* Case-insensitive look-up in any header array; NULL when absent. */
+const char *kh_http_headers_get(const kh_http_header *headers, size_t n,
+                                const char *name);
 
 #endif
