@@ -175,7 +175,8 @@ int convert_faceapi(convert_kind kind, const tfjs_weights *weights,
     if (kind != CONVERT_FACEAPI_TINY && kind != CONVERT_FACEAPI_EXPRESSION)
         return kh_error_set(err, KH_EINVAL, "unknown model kind %d",
                             (int)kind);
-    graph_builder *graph = graph_builder_create(convert_kind_name(kind));
+    graph_builder *graph =
+        graph_builder_create(convert_kind_name(kind), CONVERT_OPSET);
     if (!graph)
         return kh_error_set(err, KH_ENOMEM, "out of memory");
     tf_net net = {graph, weights, 0};
@@ -196,15 +197,9 @@ int convert_faceapi(convert_kind kind, const tfjs_weights *weights,
                        w->name, convert_kind_name(kind));
         parameters += (int64_t)w->count;
     }
-    char doc[160];
-    snprintf(doc, sizeof doc,
-             "face-api 1.7.15 %s converted from TensorFlow.js weights by "
-             "khappy",
-             kind == CONVERT_FACEAPI_TINY ? "TinyFaceDetector"
-                                          : "FaceExpressionNet");
     size_t nodes = graph_node_count(graph);
-    int rc = graph_builder_finish(graph, CONVERT_OPSET, CONVERT_PRODUCER,
-                                  KH_VERSION, doc, bytes, len, err);
+    int rc = graph_builder_finish(graph, CONVERT_PRODUCER, KH_VERSION,
+                                  bytes, len, err);
     if (!rc && summary) {
         summary->nodes = nodes;
         summary->initializers = tfjs_weights_count(weights) + 2;

@@ -48,9 +48,9 @@ typedef struct graph_value {
     const char *const *dim_names;
 } graph_value;
 
-/* Returns a builder (free with graph_builder_destroy) or NULL when out of
- * memory. */
-graph_builder *graph_builder_create(const char *graph_name);
+/* A builder for a model importing the default-domain opset `opset` (free
+ * with graph_builder_destroy), or NULL when out of memory. */
+graph_builder *graph_builder_create(const char *graph_name, int64_t opset);
 void graph_builder_destroy(graph_builder *b); /* NULL is a no-op */
 
 void graph_add_input(graph_builder *b, const graph_value *v);
@@ -81,10 +81,10 @@ int graph_fail(graph_builder *b, int code, const char *fmt, ...)
 /* Status so far (KH_OK or the first failure, message in err). */
 int graph_status(const graph_builder *b, kh_error *err);
 
-/* Serialises the ModelProto (IR version 7, the given default-domain opset).
+/* Serialises the ModelProto (IR version 7, one default-domain opset import).
  * On success *bytes is malloc'd (caller frees) with *len bytes. */
-int graph_builder_finish(graph_builder *b, int64_t opset, const char *producer,
-                         const char *producer_version, const char *doc,
-                         uint8_t **bytes, size_t *len, kh_error *err);
+int graph_builder_finish(graph_builder *b, const char *producer,
+                         const char *producer_version, uint8_t **bytes,
+                         size_t *len, kh_error *err);
 
 #endif
