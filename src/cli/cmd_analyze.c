@@ -1,13 +1,664 @@
-/* khappy analyze - placeholder until its issue lands; says so plainly. */
+/* khappy analyze - pictures in, faces and emotions out.
+ *
+ * Each worker thread owns its own detector and classifier (the engine runs
+ * one model on one thread at a time) and takes the next picture from a
+ * shared counter; results are printed in the order the pictures were given,
+ * whatever order they finish in. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/domain.h"
+#include "vision/classifier.h"
+#include "vision/detector.h"
+#include "vision/image.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: khappy analyze [options] PICTURE|DIR...\n"
+            "\n"
+            "Finds the faces in JPEG and PNG pictures and scores their "
+            "emotions.\nDirectories are walked for *.jpg, *.jpeg and *.png.\n"
+            "\n"
+            "options:\n"
+            "  --detector NAME   tinyface (default) or pico\n"
+            "  --size N          tinyface input size, a multiple of 32 "
+            "(default 416)\n"
+            "  --threshold T     tinyface: score threshold (default 0.5);\n"
+            "                    pico: cluster quality threshold (default 5)\n"
+            "  --min-size N      pico: smallest face in pixels (default 5%% "
+            "of the shorter side)\n"
+            "  --no-emotions     find faces only\n"
+            "  --models DIR      tinyface.onnx, expression.onnx, facefinder\n"
+            "                    (default $KHAPPY_MODELS, else ./models)\n"
+            "  --json            one JSON line per picture\n"
+            "  --annotate DIR    write each picture with boxes and top "
+            "emotions\n"
+            "  --crops DIR       write each face as a PNG\n"
+            "  --threads N       pictures analysed in parallel (default 1)\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Exit status: 0 when every picture was analysed, 1 when some "
+            "failed, 2 on bad usage.\n");
+}
+
+typedef struct analyze_options {
+    const char *detector;
+    int size;
+    float threshold; /* 0: the detector's default */
+    int min_size;
+    int emotions;
+    char models[PATH_MAX];
+    int json;
+    const char *annotate_dir, *crops_dir;
+    int threads;
+} analyze_options;
+
+/* ---- collecting pictures ------------------------------------------------- */
+
+typedef struct path_list {
+    char **items;
+    size_t count, capacity;
+} path_list;
+
+static int path_list_add(path_list *l, const char *path) {
+    if (l->count == l->capacity) {
+        size_t cap = l->capacity ? l->capacity * 2 : 64;
+        char **grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        l->items = grown;
+        l->capacity = cap;
+    }
+    l->items[l->count] = strdup(path);
+    if (!l->items[l->count])
+        return -1;
+    l->count++;
+    return 0;
+}
+
+static void path_list_free(path_list *l) {
+    for (size_t i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+}
+
+static int is_picture_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".jpg") == 0 ||
+                   strcasecmp(dot, ".jpeg") == 0 ||
+                   strcasecmp(dot, ".png") == 0);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks dir with an explicit stack of pending directories (no recursion),
+ * adding pictures in name order. Returns 0, or -1 after reporting. */
+static int collect_dir(const char *root, path_list *out) {
+    path_list pending = {0};
+    int rc = 0;
+    if (path_list_add(&pending, root))
+        return -1;
+    while (pending.count > 0) {
+        char *dir = pending.items[--pending.count];
+        DIR *d = opendir(dir);
+        if (!d) {
+            cli_error("%s: %s", dir, strerror(errno));
+            free(dir);
+            rc = -1;
+            continue;
+        }
+        path_list files = {0}, subdirs = {0};
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+                (int)sizeof path)
+                continue;
+            struct stat st;
+            if (stat(path, &st) != 0)
+                continue;
+            if (S_ISDIR(st.st_mode))
+                rc |= path_list_add(&subdirs, path);
+            else if (S_ISREG(st.st_mode) && is_picture_name(e->d_name))
+                rc |= path_list_add(&files, path);
+        }
+        closedir(d);
+        free(dir);
+        qsort(files.items, files.count, sizeof *files.items, compare_names);
+        qsort(subdirs.items, subdirs.count, sizeof *subdirs.items,
+              compare_names);
+        for (size_t i = 0; i < files.count; i++)
+            rc |= path_list_add(out, files.items[i]);
+        /* Pushed in reverse so the stack pops them in name order. */
+        for (size_t i = subdirs.count; i-- > 0;)
+            rc |= path_list_add(&pending, subdirs.items[i]);
+        path_list_free(&files);
+        path_list_free(&subdirs);
+    }
+    path_list_free(&pending);
+    return rc ? -1 : 0;
+}
+
+/* ---- one picture ----------------------------------------------------------- */
+
+typedef struct picture_result {
+    int done, failed;
+    char *text; /* what to print (a JSON line or a table block) */
+} picture_result;
+
+typedef struct analysis {
+    const analyze_options *opts;
+    const path_list *pictures;
+    picture_result *results;
+    size_t next;  /* next picture to take */
+    size_t shown; /* pictures printed so far */
+    int failures;
+    int progress; /* draw a progress bar on stderr */
+    pthread_mutex_t lock;
+} analysis;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* A growing string for the output of one picture. */
+typedef struct text {
+    char *data;
+    size_t len, cap;
+    int failed;
+} text;
+
+static void text_add(text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void text_add(text *t, const char *fmt, ...) {
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->data ? t->data + t->len : NULL,
+                          t->data ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if (t->data && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap <= t->len + (size_t)n)
+            cap *= 2;
+        char *grown = realloc(t->data, cap);
+        if (!grown) {
+            t->failed = 1;
+            return;
+        }
+        t->data = grown;
+        t->cap = cap;
+    }
+}
+
+static void text_json_string(text *t, const char *s) {
+    text_add(t, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            text_add(t, "\\%c", *p);
+        else if (*p < 0x20)
+            text_add(t, "\\u%04x", *p);
+        else
+            text_add(t, "%c", *p);
+    }
+    text_add(t, "\"");
+}
+
+typedef struct worker {
+    analysis *job;
+    kh_detector *detector;
+    kh_classifier *classifier;
+} worker;
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* "name" of "dir/name.jpg". */
+static void stem_of(const char *path, char *out, size_t size) {
+    snprintf(out, size, "%s", base_name(path));
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out)
+        *dot = '\0';
+}
+
+static int write_crops(const analyze_options *o, const char *path,
+                       const kh_image *img, float scale, const kh_face *faces,
+                       size_t n, kh_error *err) {
+    char stem[NAME_MAX + 1];
+    stem_of(path, stem, sizeof stem);
+    for (size_t i = 0; i < n; i++) {
+        kh_box box = {faces[i].box.x / scale, faces[i].box.y / scale,
+                      faces[i].box.w / scale, faces[i].box.h / scale};
+        kh_face_crop crop;
+        if (!kh_face_crop_of(&box, img->width, img->height, &crop))
+            continue;
+        kh_image face;
+        int rc = kh_image_crop(img, crop.x, crop.y, crop.w, crop.h, &face, err);
+        if (rc)
+            return rc;
+        char out[PATH_MAX];
+        snprintf(out, sizeof out, "%s/%s_face%zu.png", o->crops_dir, stem,
+                 i + 1);
+        rc = kh_image_save(&face, out, err);
+        kh_image_free(&face);
+        if (rc)
+            return rc;
+    }
+    return KH_OK;
+}
+
+static int write_annotated(const analyze_options *o, const char *path,
+                           kh_image *img, float scale, const kh_face *faces,
+                           const kh_emotion_scores *scores, size_t n,
+                           kh_error *err) {
+    const kh_rgb box_color = {40, 220, 60}, ink = {0, 0, 0};
+    const int shorter = img->width < img->height ? img->width : img->height;
+    const int thickness = shorter / 300 + 1;
+    const int text_scale = shorter / 400 + 1;
+    for (size_t i = 0; i < n; i++) {
+        int x = (int)(faces[i].box.x / scale), y = (int)(faces[i].box.y / scale);
+        int w = (int)(faces[i].box.w / scale), h = (int)(faces[i].box.h / scale);
+        kh_image_draw_rect(img, x, y, w, h, thickness, box_color);
+        char label[64];
+        kh_emotion top = scores ? kh_emotion_top(&scores[i]) : KH_EMOTION_COUNT;
+        if (top != KH_EMOTION_COUNT)
+            snprintf(label, sizeof label, "%s %.2f", kh_emotion_name(top),
+                     scores[i].p[top]);
+        else
+            snprintf(label, sizeof label, "face %.2f", faces[i].score);
+        int tw, th;
+        kh_text_size(label, text_scale, &tw, &th);
+        int ty = y - th - 2 * text_scale >= 0 ? y - th - 2 * text_scale
+                                              : y + h;
+        kh_image_fill_rect(img, x, ty, tw + 2 * text_scale,
+                           th + 2 * text_scale, box_color);
+        kh_image_draw_text(img, x + text_scale, ty + text_scale, label,
+                           text_scale, ink);
+    }
+    char stem[NAME_MAX + 1], out[PATH_MAX];
+    stem_of(path, stem, sizeof stem);
+    snprintf(out, sizeof out, "%s/%s.jpg", o->annotate_dir, stem);
+    return kh_image_save(img, out, err);
+}
+
+static void analyze_one(worker *w, size_t index, text *out, int *failed) {
+    const analyze_options *o = w->job->opts;
+    const char *path = w->job->pictures->items[index];
+    kh_error err = {0};
+    kh_image img = {0};
+    kh_face *faces = NULL;
+    kh_emotion_scores *scores = NULL;
+    size_t n = 0;
+    float scale = 1.0f;
+    int orig_w = 0, orig_h = 0;
+
+    const double t0 = now_ms();
+    /* pico alone reads gray: let libjpeg hand over its luma directly. */
+    kh_decode_options dopt = {
+        .channels = strcmp(o->detector, "pico") == 0 && !o->emotions ? 1 : 3};
+    int rc = kh_image_load(path, &dopt, &img, &scale, &orig_w, &orig_h, &err);
+    const double t_decoded = now_ms();
+    if (!rc)
+        rc = kh_detector_detect(w->detector, &img, scale, &faces, &n, &err);
+    const double t_detected = now_ms();
+    if (!rc && n && w->classifier) {
+        scores = calloc(n, sizeof *scores);
+        rc = scores ? kh_classifier_classify(w->classifier, &img, scale, faces,
+                                             n, scores, &err)
+                    : kh_error_set(&err, KH_ENOMEM, "out of memory");
+    }
+    const double t_done = now_ms();
+    if (!rc && o->crops_dir)
+        rc = write_crops(o, path, &img, scale, faces, n, &err);
+    if (!rc && o->annotate_dir)
+        rc = write_annotated(o, path, &img, scale, faces, scores, n, &err);
+
+    if (rc) {
+        *failed = 1;
+        if (o->json) {
+            text_add(out, "{\"file\":");
+            text_json_string(out, path);
+            text_add(out, ",\"error\":");
+            text_json_string(out, err.message);
+            text_add(out, "}\n");
+        } else {
+            text_add(out, "%s: error: %s\n", path, err.message);
+        }
+        goto done;
+    }
+    if (o->json) {
+        text_add(out, "{\"file\":");
+        text_json_string(out, path);
+        text_add(out,
+                 ",\"width\":%d,\"height\":%d,\"ms\":%.2f,\"decode_ms\":%.2f,"
+                 "\"detect_ms\":%.2f,\"classify_ms\":%.2f,\"detector\":\"%s\","
+                 "\"faces\":[",
+                 orig_w, orig_h, t_done - t0, t_decoded - t0,
+                 t_detected - t_decoded, t_done - t_detected,
+                 w->detector->name);
+        for (size_t i = 0; i < n; i++) {
+            const kh_box *b = &faces[i].box;
+            text_add(out, "%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.4f",
+                     i ? "," : "", b->x, b->y, b->w, b->h, faces[i].score);
+            if (scores) {
+                text_add(out, ",\"emotions\":{");
+                int first = 1;
+                for (int e = 0; e < KH_EMOTION_COUNT; e++)
+                    if (scores[i].present[e]) {
+                        text_add(out, "%s\"%s\":%.4f", first ? "" : ",",
+                                 kh_emotion_name((kh_emotion)e),
+                                 scores[i].p[e]);
+                        first = 0;
+                    }
+                text_add(out, "}");
+            }
+            text_add(out, "}");
+        }
+        text_add(out, "]}\n");
+    } else {
+        text_add(out, "%s  %dx%d  %.1f ms  %zu face%s\n", path, orig_w, orig_h,
+                 t_done - t0, n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++) {
+            const kh_box *b = &faces[i].box;
+            text_add(out, "  %2zu  box %6.0f %6.0f %5.0fx%-5.0f  score %6.2f",
+                     i + 1, b->x, b->y, b->w, b->h, faces[i].score);
+            kh_emotion top =
+                scores ? kh_emotion_top(&scores[i]) : KH_EMOTION_COUNT;
+            if (top != KH_EMOTION_COUNT) {
+                text_add(out, "  %-9s %.2f  (", kh_emotion_name(top),
+                         scores[i].p[top]);
+                int first = 1;
+                for (int e = 0; e < KH_EMOTION_COUNT; e++)
+                    if (scores[i].present[e] && e != (int)top) {
+                        text_add(out, "%s%s %.2f", first ? "" : ", ",
+                                 kh_emotion_name((kh_emotion)e),
+                                 scores[i].p[e]);
+                        first = 0;
+                    }
+                text_add(out, ")");
+            }
+            text_add(out, "\n");
+        }
+    }
+done:
+    free(scores);
+    free(faces);
+    kh_image_free(&img);
+}
+
+static void draw_progress(analysis *job) {
+    const size_t total = job->pictures->count;
+    const int width = 30;
+    int filled = (int)(job->shown * width / (total ? total : 1));
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled,
+            "==============================", width - filled, "", job->shown,
+            total);
+    if (job->shown == total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+/* Prints every finished result that is next in order. Called with the lock
+ * held. */
+static void flush_results(analysis *job) {
+    while (job->shown < job->pictures->count &&
+           job->results[job->shown].done) {
+        picture_result *r = &job->results[job->shown];
+        if (job->progress)
+            fputs("\r\033[K", stderr);
+        if (r->text) {
+            FILE *stream = r->failed && !job->opts->json ? stderr : stdout;
+            fputs(r->text, stream);
+            fflush(stream);
+        }
+        free(r->text);
+        r->text = NULL;
+        job->shown++;
+        if (job->progress)
+            draw_progress(job);
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    analysis *job = w->job;
+    for (;;) {
+        pthread_mutex_lock(&job->lock);
+        size_t index = job->next++;
+        pthread_mutex_unlock(&job->lock);
+        if (index >= job->pictures->count)
+            break;
+        text out = {0};
+        int failed = 0;
+        analyze_one(w, index, &out, &failed);
+        pthread_mutex_lock(&job->lock);
+        job->results[index].text = out.data;
+        job->results[index].failed = failed || out.failed;
+        job->results[index].done = 1;
+        if (failed || out.failed)
+            job->failures++;
+        flush_results(job);
+        pthread_mutex_unlock(&job->lock);
+    }
+    return NULL;
+}
+
+static int create_models(const analyze_options *o, int engine_threads,
+                         worker *w) {
+    kh_error err = {0};
+    char path[PATH_MAX + 32];
+    int rc;
+    if (strcmp(o->detector, "pico") == 0) {
+        kh_pico_options po = {.min_size = o->min_size,
+                              .quality_threshold = o->threshold};
+        snprintf(path, sizeof path, "%s/facefinder", o->models);
+        rc = kh_pico_create(path, &po, &w->detector, &err);
+    } else {
+        kh_tinyface_options to = {.input_size = o->size,
+                                  .score_threshold = o->threshold,
+                                  .threads = engine_threads};
+        snprintf(path, sizeof path, "%s/tinyface.onnx", o->models);
+        rc = kh_tinyface_create(path, &to, &w->detector, &err);
+    }
+    if (!rc && o->emotions) {
+        snprintf(path, sizeof path, "%s/expression.onnx", o->models);
+        rc = kh_expression_create(path, engine_threads, &w->classifier, &err);
+    }
+    if (rc) {
+        cli_error("%s", err.message);
+        if (rc == KH_EIO)
+            cli_error("models are made by 'make models' (or give --models "
+                      "DIR or $KHAPPY_MODELS)");
+    }
+    return rc;
+}
+
+static int make_dir(const char *dir) {
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
+        return 0;
+    cli_error("%s: %s", dir, strerror(errno));
+    return -1;
+}
 
 int cmd_analyze(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: khappy analyze ...\n(not built yet)\n");
-        return 0;
+    analyze_options o = {.detector = "tinyface", .size = 416, .emotions = 1,
+                         .threads = 1};
+    const char *env_models = getenv("KHAPPY_MODELS");
+    snprintf(o.models, sizeof o.models, "%s",
+             env_models && *env_models ? env_models : "models");
+    enum { OPT_DETECTOR = 256, OPT_SIZE, OPT_THRESHOLD, OPT_MIN_SIZE,
+           OPT_NO_EMOTIONS, OPT_MODELS, OPT_JSON, OPT_ANNOTATE, OPT_CROPS,
+           OPT_THREADS };
+    static const struct option long_options[] = {
+        {"detector", required_argument, NULL, OPT_DETECTOR},
+        {"size", required_argument, NULL, OPT_SIZE},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"min-size", required_argument, NULL, OPT_MIN_SIZE},
+        {"no-emotions", no_argument, NULL, OPT_NO_EMOTIONS},
+        {"models", required_argument, NULL, OPT_MODELS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"annotate", required_argument, NULL, OPT_ANNOTATE},
+        {"crops", required_argument, NULL, OPT_CROPS},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_DETECTOR:
+            if (strcmp(optarg, "tinyface") != 0 && strcmp(optarg, "pico") != 0) {
+                cli_error("--detector: '%s' is not tinyface or pico", optarg);
+                return 2;
+            }
+            o.detector = optarg;
+            break;
+        case OPT_SIZE:
+            o.size = (int)strtol(optarg, &end, 10);
+            if (*end || o.size < 32 || o.size % 32 != 0 || o.size > 4096) {
+                cli_error("--size: '%s' is not a multiple of 32 in 32..4096",
+                          optarg);
+                return 2;
+            }
+            break;
+        case OPT_THRESHOLD:
+            o.threshold = strtof(optarg, &end);
+            if (*end || !(o.threshold > 0)) {
+                cli_error("--threshold: '%s' is not a positive number", optarg);
+                return 2;
+            }
+            break;
+        case OPT_MIN_SIZE:
+            o.min_size = (int)strtol(optarg, &end, 10);
+            if (*end || o.min_size < 1) {
+                cli_error("--min-size: '%s' is not a positive number of "
+                          "pixels", optarg);
+                return 2;
+            }
+            break;
+        case OPT_NO_EMOTIONS: o.emotions = 0; break;
+        case OPT_MODELS: snprintf(o.models, sizeof o.models, "%s", optarg); break;
+        case OPT_JSON: o.json = 1; break;
+        case OPT_ANNOTATE: o.annotate_dir = optarg; break;
+        case OPT_CROPS: o.crops_dir = optarg; break;
+        case OPT_THREADS:
+            o.threads = (int)strtol(optarg, &end, 10);
+            if (*end || o.threads < 1 || o.threads > 256) {
+                cli_error("--threads: '%s' is not in 1..256", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default:
+            cli_error("analyze: unknown or incomplete option '%s' (see "
+                      "'khappy analyze --help')", argv[optind - 1]);
+            return 2;
+        }
     }
-    cli_error("'analyze' is not built yet");
-    return 2;
+    if (strcmp(o.detector, "tinyface") == 0 && o.threshold >= 1) {
+        cli_error("--threshold: a tinyface score threshold lies in (0, 1)");
+        return 2;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    if ((o.annotate_dir && make_dir(o.annotate_dir)) ||
+        (o.crops_dir && make_dir(o.crops_dir)))
+        return 2;
+
+    path_list pictures = {0};
+    int collect_failed = 0;
+    for (int i = optind; i < argc; i++) {
+        struct stat st;
+        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (collect_dir(argv[i], &pictures))
+                collect_failed = 1;
+        } else if (path_list_add(&pictures, argv[i])) {
+            cli_error("out of memory");
+            path_list_free(&pictures);
+            return 1;
+        }
+    }
+
+    size_t workers_n = (size_t)o.threads;
+    if (workers_n > pictures.count)
+        workers_n = pictures.count ? pictures.count : 1;
+    const int engine_threads = o.threads / (int)workers_n;
+    worker *workers = calloc(workers_n, sizeof *workers);
+    analysis job = {.opts = &o, .pictures = &pictures};
+    job.results = calloc(pictures.count ? pictures.count : 1,
+                         sizeof *job.results);
+    job.progress = !o.json && pictures.count > 1 && isatty(STDERR_FILENO);
+    pthread_mutex_init(&job.lock, NULL);
+    int status = 0;
+    if (!workers || !job.results) {
+        cli_error("out of memory");
+        status = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < workers_n; i++) {
+        workers[i].job = &job;
+        if (create_models(&o, engine_threads, &workers[i])) {
+            status = 1;
+            goto done;
+        }
+    }
+    pthread_t *threads = calloc(workers_n, sizeof *threads);
+    size_t started = 0;
+    if (threads && workers_n > 1)
+        for (; started < workers_n; started++)
+            if (pthread_create(&threads[started], NULL, worker_main,
+                               &workers[started]) != 0)
+                break;
+    if (started == 0)
+        worker_main(&workers[0]); /* one worker, or threads unavailable */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    status = job.failures || collect_failed ? 1 : 0;
+done:
+    for (size_t i = 0; workers && i < workers_n; i++) {
+        kh_detector_destroy(workers[i].detector);
+        kh_classifier_destroy(workers[i].classifier);
+    }
+    for (size_t i = 0; job.results && i < pictures.count; i++)
+        free(job.results[i].text);
+    free(job.results);
+    free(workers);
+    pthread_mutex_destroy(&job.lock);
+    path_list_free(&pictures);
+    return status;
 }

@@ -1,0 +1,195 @@
+/* encode.c - kh_image to PNG (libpng) or JPEG (libjpeg), in memory. */
+#include "vision/image.h"
+
+#include <ctype.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <png.h>
+
+typedef struct png_sink {
+    uint8_t *data;
+    size_t len, cap;
+    int out_of_memory;
+    char message[256];
+} png_sink;
+
+static void sink_write(png_structp png, png_bytep bytes, size_t n) {
+    png_sink *sink = png_get_io_ptr(png);
+    if (sink->cap - sink->len < n) {
+        size_t cap = sink->cap ? sink->cap : 1u << 16;
+        while (cap - sink->len < n)
+            cap *= 2;
+        uint8_t *grown = realloc(sink->data, cap);
+        if (!grown) {
+            sink->out_of_memory = 1;
+            png_error(png, "out of memory");
+            return;
+        }
+        sink->data = grown;
+        sink->cap = cap;
+    }
+    memcpy(sink->data + sink->len, bytes, n);
+    sink->len += n;
+}
+
+static void sink_flush(png_structp png) { (void)png; }
+
+static void encode_fail(png_structp png, png_const_charp msg) {
+    png_sink *sink = png_get_error_ptr(png);
+    snprintf(sink->message, sizeof sink->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void encode_warn(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg;
+}
+
+static int check_image(const kh_image *img, kh_error *err) {
+    if (!img || !img->pixels || img->width <= 0 || img->height <= 0 ||
+        (img->channels != 1 && img->channels != 3))
+        return kh_error_set(err, KH_EINVAL, "no picture to encode");
+    return KH_OK;
+}
+
+int kh_image_encode_png(const kh_image *img, uint8_t **out, size_t *out_len,
+                        kh_error *err) {
+    int rc = check_image(img, err);
+    if (rc)
+        return rc;
+    png_sink *sink = calloc(1, sizeof *sink);
+    if (!sink)
+        return kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink,
+                                              encode_fail, encode_warn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        rc = kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
+        goto done;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        rc = kh_error_set(err, sink->out_of_memory ? KH_ENOMEM : KH_EINTERNAL,
+                          "PNG: %s", sink->message);
+        goto done;
+    }
+    png_set_write_fn(png, sink, sink_write, sink_flush);
+    png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height,
+                 8, img->channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    const size_t row = (size_t)img->width * img->channels;
+    for (int y = 0; y < img->height; y++)
+        png_write_row(png, img->pixels + y * row);
+    png_write_end(png, NULL);
+    *out = sink->data;
+    *out_len = sink->len;
+    sink->data = NULL;
+done:
+    png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
+    free(sink->data);
+    free(sink);
+    return rc;
+}
+
+typedef struct jpeg_encode_failure {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+} jpeg_encode_failure;
+
+static void jpeg_encode_fail(j_common_ptr cinfo) {
+    jpeg_encode_failure *f = (jpeg_encode_failure *)cinfo->err;
+    f->mgr.format_message(cinfo, f->message);
+    longjmp(f->jump, 1);
+}
+
+static void jpeg_encode_message(j_common_ptr cinfo, int level) {
+    (void)cinfo;
+    (void)level;
+}
+
+typedef struct jpeg_encode_job {
+    struct jpeg_compress_struct cinfo;
+    jpeg_encode_failure failure;
+    unsigned char *buffer;
+    unsigned long size;
+} jpeg_encode_job;
+
+int kh_image_encode_jpeg(const kh_image *img, int quality, uint8_t **out,
+                         size_t *out_len, kh_error *err) {
+    int rc = check_image(img, err);
+    if (rc)
+        return rc;
+    jpeg_encode_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return kh_error_set(err, KH_ENOMEM, "JPEG: out of memory");
+    struct jpeg_compress_struct *cinfo = &job->cinfo;
+    cinfo->err = jpeg_std_error(&job->failure.mgr);
+    job->failure.mgr.error_exit = jpeg_encode_fail;
+    job->failure.mgr.emit_message = jpeg_encode_message;
+    if (setjmp(job->failure.jump)) {
+        rc = kh_error_set(err, KH_EINTERNAL, "JPEG: %s", job->failure.message);
+        goto done;
+    }
+    jpeg_create_compress(cinfo);
+    jpeg_mem_dest(cinfo, &job->buffer, &job->size);
+    cinfo->image_width = (JDIMENSION)img->width;
+    cinfo->image_height = (JDIMENSION)img->height;
+    cinfo->input_components = img->channels;
+    cinfo->in_color_space = img->channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(cinfo);
+    jpeg_set_quality(cinfo, quality < 1 ? 1 : quality > 100 ? 100 : quality,
+                     TRUE);
+    jpeg_start_compress(cinfo, TRUE);
+    const size_t row = (size_t)img->width * img->channels;
+    while (cinfo->next_scanline < cinfo->image_height) {
+        JSAMPROW rows[1] = {img->pixels + cinfo->next_scanline * row};
+        jpeg_write_scanlines(cinfo, rows, 1);
+    }
+    jpeg_finish_compress(cinfo);
+    /* jpeg_mem_dest's buffer comes from malloc: hand it over as it is. */
+    *out = job->buffer;
+    *out_len = job->size;
+    job->buffer = NULL;
+done:
+    jpeg_destroy_compress(cinfo);
+    free(job->buffer);
+    free(job);
+    return rc;
+}
+
+static int ends_with_png(const char *path) {
+    size_t n = strlen(path);
+    if (n < 4)
+        return 0;
+    const char *ext = path + n - 4;
+    return ext[0] == '.' && tolower((unsigned char)ext[1]) == 'p' &&
+           tolower((unsigned char)ext[2]) == 'n' &&
+           tolower((unsigned char)ext[3]) == 'g';
+}
+
+int kh_image_save(const kh_image *img, const char *path, kh_error *err) {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = ends_with_png(path) ? kh_image_encode_png(img, &bytes, &len, err)
+                                 : kh_image_encode_jpeg(img, 90, &bytes, &len,
+                                                        err);
+    if (rc)
+        return kh_error_prefix(err, "%s", path);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(bytes);
+        return kh_error_set(err, KH_EIO, "%s: cannot create", path);
+    }
+    size_t written = fwrite(bytes, 1, len, f);
+    int closed = fclose(f);
+    free(bytes);
+    if (written != len || closed != 0)
+        return kh_error_set(err, KH_EIO, "%s: write failed", path);
+    return KH_OK;
+}
