@@ -121,10 +121,11 @@ static void append_member(kh_ce_buf *buf, const char *name, const char *value,
     kh_ce_buf_append_json_string(buf, value, strlen(value));
 }
 
-static bool data_is_json_text(const kh_cloudevent *ev) {
+bool kh_ce_json_text_valid(const void *text, size_t len) {
+    if (!text)
+        return false;
     json_error_t error;
-    json_t *parsed = json_loadb((const char *)ev->data, ev->data_len,
-                                JSON_PARSE_FLAGS, &error);
+    json_t *parsed = json_loadb(text, len, JSON_PARSE_FLAGS, &error);
     if (!parsed)
         return false;
     json_decref(parsed);
@@ -153,7 +154,8 @@ static int append_event(kh_ce_buf *buf, const kh_cloudevent *ev,
     if (ev->data) {
         bool json_type = !ev->datacontenttype ||
                          kh_ce_media_type_is_json(ev->datacontenttype);
-        if (!ev->data_is_base64_in_json && json_type && data_is_json_text(ev)) {
+        if (!ev->data_is_base64_in_json && json_type &&
+            kh_ce_json_text_valid(ev->data, ev->data_len)) {
             /* Spliced verbatim: the JSON text is exactly what was sent. */
             kh_ce_buf_append_str(buf, ",\"data\":");
             kh_ce_buf_append(buf, ev->data, ev->data_len);

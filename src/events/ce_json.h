@@ -29,6 +29,9 @@
  * decide what absence means. */
 bool kh_ce_media_type_is_json(const char *content_type);
 
+/* True when the bytes are one complete JSON value (any type). */
+bool kh_ce_json_text_valid(const void *text, size_t len);
+
 /* One event as a JSON object. The event must be valid (checked: KH_EINVAL
  * with the reason otherwise). *out is malloc'd and NUL-terminated, *len
  * excludes the NUL; the caller frees it. */
