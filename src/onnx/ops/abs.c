@@ -1,0 +1,4 @@
+/* Abs: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Abs, 6, ONNX_UNARY_ABS)

@@ -1,0 +1,4 @@
+/* Acos: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Acos, 7, ONNX_UNARY_ACOS)

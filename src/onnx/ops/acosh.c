@@ -1,0 +1,4 @@
+/* Acosh: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Acosh, 9, ONNX_UNARY_ACOSH)

@@ -1,0 +1,5 @@
+/* And: elementwise with numpy broadcasting, shared kernel in
+ * kernels/binary.c. */
+#include "onnx/kernels/binary.h"
+
+ONNX_BINARY_OPERATOR(And, 7, ONNX_BINARY_AND)

@@ -1,0 +1,4 @@
+/* Asinh: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Asinh, 9, ONNX_UNARY_ASINH)

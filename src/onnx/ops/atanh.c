@@ -1,0 +1,4 @@
+/* Atanh: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Atanh, 9, ONNX_UNARY_ATANH)

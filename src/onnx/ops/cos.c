@@ -1,0 +1,4 @@
+/* Cos: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Cos, 7, ONNX_UNARY_COS)

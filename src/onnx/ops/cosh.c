@@ -1,0 +1,4 @@
+/* Cosh: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Cosh, 9, ONNX_UNARY_COSH)

@@ -1,0 +1,5 @@
+/* Div: elementwise with numpy broadcasting, shared kernel in
+ * kernels/binary.c. */
+#include "onnx/kernels/binary.h"
+
+ONNX_BINARY_OPERATOR(Div, 7, ONNX_BINARY_DIV)

@@ -1,0 +1,4 @@
+/* Elu: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Elu, 6, ONNX_UNARY_ELU)

@@ -1,0 +1,5 @@
+/* Equal: elementwise with numpy broadcasting, shared kernel in
+ * kernels/binary.c. */
+#include "onnx/kernels/binary.h"
+
+ONNX_BINARY_OPERATOR(Equal, 7, ONNX_BINARY_EQUAL)

@@ -1,0 +1,4 @@
+/* Erf: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Erf, 9, ONNX_UNARY_ERF)

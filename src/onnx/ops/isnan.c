@@ -1,0 +1,4 @@
+/* IsNaN: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(IsNaN, 9, ONNX_UNARY_ISNAN)

@@ -1,0 +1,4 @@
+/* Not: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Not, 1, ONNX_UNARY_NOT)

@@ -1,0 +1,5 @@
+/* Or: elementwise with numpy broadcasting, shared kernel in
+ * kernels/binary.c. */
+#include "onnx/kernels/binary.h"
+
+ONNX_BINARY_OPERATOR(Or, 7, ONNX_BINARY_OR)

@@ -1,0 +1,5 @@
+/* ReduceMin: axes attribute or input, keepdims, noop_with_empty_axes; shared
+ * kernel in kernels/reduce.c. */
+#include "onnx/kernels/reduce.h"
+
+ONNX_REDUCE_OPERATOR(ReduceMin, 1, ONNX_REDUCE_MIN)

@@ -1,0 +1,4 @@
+/* Sign: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Sign, 9, ONNX_UNARY_SIGN)

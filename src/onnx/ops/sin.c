@@ -1,0 +1,4 @@
+/* Sin: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Sin, 7, ONNX_UNARY_SIN)

@@ -1,0 +1,4 @@
+/* Sinh: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Sinh, 9, ONNX_UNARY_SINH)

@@ -1,0 +1,4 @@
+/* Softsign: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Softsign, 1, ONNX_UNARY_SOFTSIGN)

@@ -1,0 +1,5 @@
+/* Sub: elementwise with numpy broadcasting, shared kernel in
+ * kernels/binary.c. */
+#include "onnx/kernels/binary.h"
+
+ONNX_BINARY_OPERATOR(Sub, 7, ONNX_BINARY_SUB)

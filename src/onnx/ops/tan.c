@@ -1,0 +1,4 @@
+/* Tan: elementwise, shared kernel in kernels/unary.c. */
+#include "onnx/kernels/unary.h"
+
+ONNX_UNARY_OPERATOR(Tan, 7, ONNX_UNARY_TAN)
