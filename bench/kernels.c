@@ -1,0 +1,175 @@
+/* kernels.c - times khappy's SGEMM (each instruction set) against OpenBLAS
+ * on the 1x1-convolution shapes of the tiny face detector (416x416) and the
+ * expression net (112x112), one thread. Prints GFLOP/s per shape.
+ *
+ * usage: bench_kernels [sgemm] [--ms MILLISECONDS_PER_CASE]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "onnx/kernels/sgemm.h"
+
+#ifdef KH_BENCH_OPENBLAS
+#include <cblas.h>
+void openblas_set_num_threads(int);
+#endif
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static float *random_floats(size_t n) {
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+/* Best of repeated timings over about budget_ms. */
+typedef void (*bench_fn)(void *ctx);
+static double time_best(bench_fn fn, void *ctx, double budget_ms) {
+    fn(ctx);
+    double best = 1e30, start = now_ms();
+    int reps = 0;
+    while (reps < 3 || (now_ms() - start < budget_ms && reps < 10000)) {
+        double t0 = now_ms();
+        fn(ctx);
+        double t = now_ms() - t0;
+        if (t < best)
+            best = t;
+        reps++;
+    }
+    return best;
+}
+
+typedef struct gemm_case {
+    const char *name;
+    size_t m, n, k;
+} gemm_case;
+
+typedef struct gemm_ctx {
+    const gemm_case *c;
+    const float *a, *b;
+    float *a_packed, *out, *pack_buffer;
+    ptrdiff_t *koffs;
+    kernel_epilogue ep;
+    int packed;
+} gemm_ctx;
+
+static void run_own(void *arg) {
+    gemm_ctx *g = arg;
+    sgemm_params p = {.m = g->c->m, .n = g->c->n, .k = g->c->k,
+                      .a_packed = g->a_packed, .c = g->out, .ldc = g->c->n,
+                      .epilogue = &g->ep};
+    size_t tile = sgemm_tile_cols(g->c->k);
+    sgemm_strided_b sb = {g->b, (ptrdiff_t)g->c->n, 1};
+    for (size_t n0 = 0; n0 < g->c->n; n0 += tile) {
+        size_t cols = g->c->n - n0 < tile ? g->c->n - n0 : tile;
+        if (g->packed)
+            sgemm_compute_packed(&p, 0, sgemm_panels(p.m), n0, cols,
+                                 sgemm_pack_b_strided, &sb, g->pack_buffer);
+        else
+            sgemm_compute_direct(&p, 0, sgemm_panels(p.m), n0, cols,
+                                 g->b + n0, g->koffs);
+    }
+}
+
+#ifdef KH_BENCH_OPENBLAS
+static void run_openblas(void *arg) {
+    gemm_ctx *g = arg;
+    const gemm_case *c = g->c;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->m,
+                (int)c->n, (int)c->k, 1.0f, g->a, (int)c->k, g->b, (int)c->n,
+                0.0f, g->out, (int)c->n);
+}
+#endif
+
+static const gemm_case gemm_cases[] = {
+    {"tiny pw1 207x207 16->32", 32, 207 * 207, 16},
+    {"tiny pw2 104x104 32->64", 64, 104 * 104, 32},
+    {"tiny pw3 52x52 64->128", 128, 52 * 52, 64},
+    {"tiny pw4 26x26 128->256", 256, 26 * 26, 128},
+    {"tiny pw5 13x13 256->512", 512, 13 * 13, 256},
+    {"tiny conv8 13x13 512->25", 25, 13 * 13, 512},
+    {"expr pw 56x56 32->32", 32, 56 * 56, 32},
+    {"expr pw 28x28 32->64", 64, 28 * 28, 32},
+    {"expr pw 28x28 64->64", 64, 28 * 28, 64},
+    {"expr pw 14x14 128->128", 128, 14 * 14, 128},
+    {"expr pw 7x7 128->256", 256, 7 * 7, 128},
+    {"expr pw 7x7 256->256", 256, 7 * 7, 256},
+};
+
+static void bench_sgemm(double budget_ms) {
+    printf("%-28s %10s", "sgemm shape (M,N,K)", "MFLOP");
+    const sgemm_isa isas[] = {SGEMM_ISA_AVX512, SGEMM_ISA_AVX2,
+                              SGEMM_ISA_SCALAR};
+    for (size_t i = 0; i < 3; i++)
+        if (isas[i] <= sgemm_isa_best())
+            printf(" %9s %9s", sgemm_isa_name(isas[i]), "packed");
+#ifdef KH_BENCH_OPENBLAS
+    printf(" %9s", "openblas");
+    openblas_set_num_threads(1);
+#endif
+    printf("   (GFLOP/s, 1 thread)\n");
+    for (size_t ci = 0; ci < sizeof gemm_cases / sizeof gemm_cases[0]; ci++) {
+        const gemm_case *c = &gemm_cases[ci];
+        gemm_ctx g = {.c = c};
+        g.a = random_floats(c->m * c->k);
+        g.b = random_floats(c->k * c->n);
+        g.out = random_floats(c->m * c->n);
+        g.a_packed = random_floats(sgemm_packed_a_floats(c->m, c->k));
+        g.pack_buffer = random_floats(
+            sgemm_pack_buffer_floats(c->k, sgemm_tile_cols(c->k) + 48));
+        g.koffs = malloc(c->k * sizeof *g.koffs);
+        for (size_t k = 0; k < c->k; k++)
+            g.koffs[k] = (ptrdiff_t)(k * c->n);
+        sgemm_pack_a(g.a, (ptrdiff_t)c->k, 1, c->m, c->k, 1.0f, g.a_packed);
+        double flop = 2.0 * c->m * c->n * c->k;
+        printf("%-28s %10.1f", c->name, flop / 1e6);
+        for (size_t i = 0; i < 3; i++) {
+            if (isas[i] > sgemm_isa_best())
+                continue;
+            sgemm_isa_select(isas[i]);
+            for (int packed = 0; packed < 2; packed++) {
+                g.packed = packed;
+                double ms = time_best(run_own, &g, budget_ms);
+                printf(" %9.1f", flop / ms / 1e6);
+            }
+        }
+        sgemm_isa_select(sgemm_isa_best());
+#ifdef KH_BENCH_OPENBLAS
+        double ms = time_best(run_openblas, &g, budget_ms);
+        printf(" %9.1f", flop / ms / 1e6);
+#endif
+        printf("\n");
+        free((void *)g.a);
+        free((void *)g.b);
+        free(g.out);
+        free(g.a_packed);
+        free(g.pack_buffer);
+        free(g.koffs);
+    }
+}
+
+int main(int argc, char **argv) {
+    double budget_ms = 200;
+    const char *what = "all";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--ms") == 0 && i + 1 < argc)
+            budget_ms = atof(argv[++i]);
+        else
+            what = argv[i];
+    }
+    if (!strcmp(what, "all") || !strcmp(what, "sgemm"))
+        bench_sgemm(budget_ms);
+    return 0;
+}

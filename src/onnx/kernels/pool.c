@@ -1,0 +1,250 @@
+/* pool.c - pooling of one plane; see pool.h. */
+#include "onnx/kernels/pool.h"
+
+#include <float.h>
+
+#include "onnx/kernels/sgemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define POOL_X86 1
+#else
+#define POOL_X86 0
+#endif
+
+/* Taps [*lo, *hi) of a window starting at `start` that land in [0, in). */
+static inline void taps(ptrdiff_t start, size_t k, size_t d, size_t in,
+                        size_t *lo, size_t *hi) {
+    ptrdiff_t dd = (ptrdiff_t)d;
+    ptrdiff_t first = start >= 0 ? 0 : (-start + dd - 1) / dd;
+    ptrdiff_t room = (ptrdiff_t)in - start; /* positions start .. in-1 */
+    ptrdiff_t last = room <= 0 ? 0 : (room + dd - 1) / dd;
+    if (last > (ptrdiff_t)k)
+        last = (ptrdiff_t)k;
+    if (first > last)
+        first = last;
+    *lo = (size_t)first;
+    *hi = (size_t)last;
+}
+
+typedef struct window_at {
+    ptrdiff_t start[CONV_MAX_SPATIAL];
+    size_t lo[CONV_MAX_SPATIAL], hi[CONV_MAX_SPATIAL];
+} window_at;
+
+static inline void locate(const pool_window *w, size_t od, size_t oh,
+                          size_t ow, window_at *at) {
+    const conv_geometry *g = &w->g;
+    size_t o[3] = {od, oh, ow};
+    for (int i = 0; i < CONV_MAX_SPATIAL; i++) {
+        at->start[i] = (ptrdiff_t)(o[i] * g->stride[i]) - g->pad[i];
+        taps(at->start[i], g->kernel[i], g->dilation[i], g->in[i], &at->lo[i], &at->hi[i]);
+    }
+}
+
+#define MAX_WINDOW(TYPE, NAME, LOWEST)                                         \
+    static TYPE NAME(const pool_window *w, const TYPE *in, const window_at *at,\
+                     size_t *where) {                                          \
+        const conv_geometry *g = &w->g;                                        \
+        TYPE best = LOWEST;                                                    \
+        size_t best_at = 0;                                                    \
+        bool any = false;                                                      \
+        for (size_t a = at->lo[0]; a < at->hi[0]; a++) {                       \
+            size_t id = (size_t)(at->start[0] + (ptrdiff_t)(a * g->dilation[0])); \
+            for (size_t b = at->lo[1]; b < at->hi[1]; b++) {                   \
+                size_t ih = (size_t)(at->start[1] + (ptrdiff_t)(b * g->dilation[1])); \
+                const TYPE *row = in + (id * g->in[1] + ih) * g->in[2];        \
+                for (size_t c = at->lo[2]; c < at->hi[2]; c++) {               \
+                    size_t iw = (size_t)(at->start[2] + (ptrdiff_t)(c * g->dilation[2])); \
+                    if (!any || row[iw] > best) {                              \
+                        best = row[iw];                                        \
+                        best_at = (id * g->in[1] + ih) * g->in[2] + iw;        \
+                        any = true;                                            \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+        *where = best_at;                                                      \
+        return best;                                                           \
+    }
+
+MAX_WINDOW(float, max_window_f32, -FLT_MAX)
+MAX_WINDOW(uint8_t, max_window_u8, 0)
+MAX_WINDOW(int8_t, max_window_i8, -128)
+
+/* Position in the plane with the axes reversed (storage_order 1). */
+static int64_t column_major_index(const conv_geometry *g, size_t row_major) {
+    size_t iw = row_major % g->in[2], ih = row_major / g->in[2] % g->in[1];
+    size_t id = row_major / (g->in[2] * g->in[1]);
+    return (int64_t)((iw * g->in[1] + ih) * g->in[0] + id);
+}
+
+static void max_generic(const pool_window *w, const float *in, float *out,
+                        int64_t *indices, int64_t base, bool column_major,
+                        size_t oh_begin, size_t oh_end, size_t ow_begin,
+                        size_t ow_end) {
+    const conv_geometry *g = &w->g;
+    for (size_t od = 0; od < g->out[0]; od++)
+        for (size_t oh = oh_begin; oh < oh_end; oh++)
+            for (size_t ow = ow_begin; ow < ow_end; ow++) {
+                window_at at;
+                locate(w, od, oh, ow, &at);
+                size_t where;
+                size_t o = (od * g->out[1] + oh) * g->out[2] + ow;
+                out[o] = max_window_f32(w, in, &at, &where);
+                if (indices)
+                    indices[o] = base + (column_major ? column_major_index(g, where)
+                                                      : (int64_t)where);
+            }
+}
+
+#if POOL_X86
+#define AVX512_TARGET __attribute__((target("avx512f,avx2,fma")))
+
+static inline __mmask16 low16(size_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* 2x2 windows, stride 2, dilation 1, one depth slice: vertical max of two
+ * rows, then the max of even and odd columns. Borders go generic. */
+AVX512_TARGET static void max_2x2s2_avx512(const pool_window *w,
+                                           const float *in, float *out) {
+    const conv_geometry *g = &w->g;
+    const size_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t pt = g->pad[1], pl = g->pad[2];
+    /* Rows/columns whose two taps are both inside. */
+    size_t y0 = pt > 0 ? (size_t)(pt + 1) / 2 : 0;
+    size_t y1 = (ptrdiff_t)H + pt - 2 < 0 ? 0 : (size_t)(((ptrdiff_t)H + pt - 2) / 2 + 1);
+    size_t x0 = pl > 0 ? (size_t)(pl + 1) / 2 : 0;
+    size_t x1 = (ptrdiff_t)W + pl - 2 < 0 ? 0 : (size_t)(((ptrdiff_t)W + pl - 2) / 2 + 1);
+    if (y1 > OH)
+        y1 = OH;
+    if (x1 > OW)
+        x1 = OW;
+    if (y0 > y1)
+        y0 = y1;
+    if (x0 > x1)
+        x0 = x1;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    max_generic(w, in, out, NULL, 0, false, 0, y0, 0, OW);
+    for (size_t oy = y0; oy < y1; oy++) {
+        const float *r0 = in + (ptrdiff_t)(2 * oy) * (ptrdiff_t)W - pt * (ptrdiff_t)W - pl;
+        const float *r1 = r0 + W;
+        float *o = out + oy * OW;
+        max_generic(w, in, out, NULL, 0, false, oy, oy + 1, 0, x0);
+        for (size_t ox = x0; ox < x1; ox += 16) {
+            size_t n = x1 - ox < 16 ? x1 - ox : 16;
+            __mmask16 m_lo = low16(2 * n), m_hi = low16(2 * n > 16 ? 2 * n - 16 : 0);
+            const float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
+            __m512 a = _mm512_max_ps(_mm512_maskz_loadu_ps(m_lo, p0), _mm512_maskz_loadu_ps(m_lo, p1));
+            __m512 b = _mm512_max_ps(_mm512_maskz_loadu_ps(m_hi, p0 + 16), _mm512_maskz_loadu_ps(m_hi, p1 + 16));
+            __m512 v = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b),
+                                     _mm512_permutex2var_ps(a, odd, b));
+            _mm512_mask_storeu_ps(o + ox, low16(n), v);
+        }
+        max_generic(w, in, out, NULL, 0, false, oy, oy + 1, x1, OW);
+    }
+    max_generic(w, in, out, NULL, 0, false, y1, OH, 0, OW);
+}
+#endif
+
+void pool_max_plane(const pool_window *w, const float *in, float *out,
+                    int64_t *indices, int64_t index_base, bool column_major) {
+    const conv_geometry *g = &w->g;
+#if POOL_X86
+    if (!indices && g->out[0] == 1 && g->in[0] == 1 && g->kernel[1] == 2 &&
+        g->kernel[2] == 2 && g->stride[1] == 2 && g->stride[2] == 2 &&
+        g->dilation[1] == 1 && g->dilation[2] == 1 &&
+        sgemm_isa_current() == SGEMM_ISA_AVX512) {
+        max_2x2s2_avx512(w, in, out);
+        return;
+    }
+#endif
+    max_generic(w, in, out, indices, index_base, column_major, 0, g->out[1], 0, g->out[2]);
+}
+
+#define MAX_PLANE_INT(TYPE, NAME, WINDOW)                                      \
+    void NAME(const pool_window *w, const TYPE *in, TYPE *out) {               \
+        const conv_geometry *g = &w->g;                                        \
+        for (size_t od = 0; od < g->out[0]; od++)                              \
+            for (size_t oh = 0; oh < g->out[1]; oh++)                          \
+                for (size_t ow = 0; ow < g->out[2]; ow++) {                    \
+                    window_at at;                                              \
+                    size_t where;                                              \
+                    locate(w, od, oh, ow, &at);                                \
+                    out[(od * g->out[1] + oh) * g->out[2] + ow] =              \
+                        WINDOW(w, in, &at, &where);                            \
+                }                                                              \
+    }
+
+MAX_PLANE_INT(uint8_t, pool_max_plane_u8, max_window_u8)
+MAX_PLANE_INT(int8_t, pool_max_plane_i8, max_window_i8)
+
+/* Taps of the window inside the padded extent [-pad, in + pad_end). */
+static size_t padded_taps(ptrdiff_t start, size_t k, size_t d, size_t in,
+                          ptrdiff_t pad, ptrdiff_t pad_end) {
+    size_t count = 0;
+    for (size_t t = 0; t < k; t++) {
+        ptrdiff_t p = start + (ptrdiff_t)(t * d);
+        if (p >= -pad && p < (ptrdiff_t)in + pad_end)
+            count++;
+    }
+    return count;
+}
+
+void pool_avg_plane(const pool_window *w, const float *in, float *out) {
+    const conv_geometry *g = &w->g;
+    for (size_t od = 0; od < g->out[0]; od++)
+        for (size_t oh = 0; oh < g->out[1]; oh++)
+            for (size_t ow = 0; ow < g->out[2]; ow++) {
+                window_at at;
+                locate(w, od, oh, ow, &at);
+                float sum = 0.0f;
+                for (size_t a = at.lo[0]; a < at.hi[0]; a++) {
+                    size_t id = (size_t)(at.start[0] + (ptrdiff_t)(a * g->dilation[0]));
+                    for (size_t b = at.lo[1]; b < at.hi[1]; b++) {
+                        size_t ih = (size_t)(at.start[1] + (ptrdiff_t)(b * g->dilation[1]));
+                        const float *row = in + (id * g->in[1] + ih) * g->in[2];
+                        for (size_t c = at.lo[2]; c < at.hi[2]; c++)
+                            sum += row[(size_t)(at.start[2] + (ptrdiff_t)(c * g->dilation[2]))];
+                    }
+                }
+                size_t count = 1;
+                for (int i = 0; i < CONV_MAX_SPATIAL; i++)
+                    count *= w->count_include_pad
+                                 ? padded_taps(at.start[i], g->kernel[i], g->dilation[i],
+                                               g->in[i], g->pad[i], w->pad_end[i])
+                                 : at.hi[i] - at.lo[i];
+                out[(od * g->out[1] + oh) * g->out[2] + ow] = count ? sum / (float)count : 0.0f;
+            }
+}
+
+int pool_plan(const onnx_window_attrs *attrs, const onnx_tensor *x,
+              pool_window *w, int64_t *ydims, kh_error *err) {
+    char xs[96];
+    if (x->rank < 3 || x->rank > 2 + CONV_MAX_SPATIAL)
+        return kh_error_set(err, x->rank < 3 ? KH_ESHAPE : KH_EUNSUPPORTED,
+                            "X %s: rank 3 to %d (1 to 3 spatial axes) supported",
+                            onnx_shape_str(x, xs, sizeof xs), 2 + CONV_MAX_SPATIAL);
+    const int spatial = x->rank - 2;
+    if ((int)attrs->kernel_count != spatial)
+        return kh_error_set(err, KH_EINVAL,
+                            "kernel_shape has %zu values for X %s with %d spatial axes",
+                            attrs->kernel_count, onnx_shape_str(x, xs, sizeof xs), spatial);
+    int64_t out[CONV_MAX_SPATIAL], pb[CONV_MAX_SPATIAL], pe[CONV_MAX_SPATIAL];
+    int rc = onnx_window_output(attrs, spatial, x->dims + 2, attrs->kernel, true, out, pb, pe, err);
+    if (rc)
+        return rc;
+    onnx_window_geometry(&w->g, spatial, x->dims + 2, out, attrs->kernel, attrs, pb);
+    w->g.channels = 1;
+    int lead = CONV_MAX_SPATIAL - spatial;
+    for (int i = 0; i < CONV_MAX_SPATIAL; i++)
+        w->pad_end[i] = i < lead ? 0 : (ptrdiff_t)pe[i - lead];
+    w->count_include_pad = false;
+    ydims[0] = x->dims[0];
+    ydims[1] = x->dims[1];
+    for (int i = 0; i < spatial; i++)
+        ydims[2 + i] = out[i];
+    return KH_OK;
+}

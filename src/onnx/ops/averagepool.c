@@ -1,0 +1,87 @@
+/* AveragePool (opset 1+): 1-D to 3-D average pooling with pads / auto_pad,
+ * strides, count_include_pad (7+), ceil_mode (10+), dilations (19+). */
+#include <stdlib.h>
+
+#include "onnx/kernels/pool.h"
+#include "onnx/op.h"
+
+typedef struct averagepool_state {
+    onnx_window_attrs attrs;
+    bool count_include_pad;
+    pool_window window;
+    size_t planes, in_plane, out_plane;
+} averagepool_state;
+
+static int averagepool_init(onnx_node *n, kh_error *err) {
+    averagepool_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return kh_error_set(err, KH_ENOMEM, "out of memory");
+    n->state = st;
+    int rc = onnx_window_read(n, &st->attrs, err);
+    if (rc)
+        return rc;
+    if (!st->attrs.kernel_count)
+        return kh_error_set(err, KH_EINVAL, "attribute 'kernel_shape' is required");
+    int64_t cip = onnx_attr_int(n, "count_include_pad", 0);
+    if (cip != 0 && cip != 1)
+        return kh_error_set(err, KH_EINVAL, "count_include_pad must be 0 or 1, got %lld",
+                            (long long)cip);
+    st->count_include_pad = cip == 1;
+    return KH_OK;
+}
+
+static void averagepool_exit(onnx_node *n) {
+    free(n->state);
+    n->state = NULL;
+}
+
+static int averagepool_reshape(onnx_node *n, kh_error *err) {
+    averagepool_state *st = n->state;
+    const onnx_tensor *x = onnx_node_input(n, 0);
+    if (!x)
+        return kh_error_set(err, KH_EINVAL, "input X is required");
+    if (x->dtype != ONNX_FLOAT)
+        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: only float is supported",
+                            onnx_dtype_name(x->dtype));
+    int64_t ydims[ONNX_MAX_RANK];
+    int rc = pool_plan(&st->attrs, x, &st->window, ydims, err);
+    if (rc)
+        return rc;
+    st->window.count_include_pad = st->count_include_pad;
+    st->planes = (size_t)(x->dims[0] * x->dims[1]);
+    st->in_plane = conv_in_size(&st->window.g);
+    st->out_plane = conv_out_size(&st->window.g);
+    return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, x->rank, ydims, err);
+}
+
+typedef struct averagepool_job {
+    const averagepool_state *st;
+    const float *x;
+    float *y;
+} averagepool_job;
+
+static void averagepool_planes(void *arg, size_t begin, size_t end, int worker) {
+    (void)worker;
+    const averagepool_job *job = arg;
+    const averagepool_state *st = job->st;
+    for (size_t p = begin; p < end; p++)
+        pool_avg_plane(&st->window, job->x + p * st->in_plane, job->y + p * st->out_plane);
+}
+
+static int averagepool_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
+    (void)err;
+    const averagepool_state *st = n->state;
+    averagepool_job job = {st, n->inputs[0]->data, n->outputs[0]->data};
+    if (n->outputs[0]->numel)
+        onnx_parallel_for(ex, st->planes, averagepool_planes, &job);
+    return KH_OK;
+}
+
+const onnx_operator onnx_op_AveragePool = {
+    .op_type = "AveragePool",
+    .min_opset = 1,
+    .init = averagepool_init,
+    .reshape = averagepool_reshape,
+    .run = averagepool_run,
+    .exit = averagepool_exit,
+};
