@@ -513,6 +513,18 @@ static int dead_letter_event(const task *t, const broker_trigger *bt,
     return rc;
 }
 
+/* A response body as a one-line message for records: control characters
+ * become spaces, trailing blanks go. */
+static void body_detail(char *out, size_t cap, const uint8_t *body,
+                        size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 1 < cap; i++)
+        out[n++] = body[i] < 0x20 || body[i] == 0x7f ? ' ' : (char)body[i];
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
 static void finish(kh_broker *b, task *t) {
     kh_error err;
     /* Queued; if it is lost to a crash the delivery simply happens again. */
@@ -541,8 +553,7 @@ static bool process(kh_broker *b, task *t) {
         }
         t->attempts = attempt;
         remember_failure(t, &r);
-        snprintf(detail, sizeof detail, "%.*s", (int)r.body_len,
-                 (const char *)r.body);
+        body_detail(detail, sizeof detail, r.body, r.body_len);
         if (retryable(r.status) && attempt <= policy->retry) {
             int64_t delay = kh_delivery_backoff_ms(policy, attempt);
             t->due_ms = now_ms() + delay;
@@ -593,8 +604,7 @@ static bool process(kh_broker *b, task *t) {
         return false;
     }
     t->dead_letter_attempts = attempt;
-    snprintf(detail, sizeof detail, "%.*s", (int)r.body_len,
-             (const char *)r.body);
+    body_detail(detail, sizeof detail, r.body, r.body_len);
     if (retryable(r.status) && attempt <= policy->retry) {
         int64_t delay = kh_delivery_backoff_ms(policy, attempt);
         t->due_ms = now_ms() + delay;
@@ -981,7 +991,7 @@ int kh_broker_start(const kh_broker_options *opts, kh_broker **out,
     return KH_OK;
 }
 
-void kh_broker_stop(kh_broker *b) {
+void kh_broker_drain(kh_broker *b) {
     if (!b)
         return;
     pthread_mutex_lock(&b->lock);
@@ -992,6 +1002,19 @@ void kh_broker_stop(kh_broker *b) {
     pthread_mutex_unlock(&b->lock);
     for (int i = 0; i < b->n_threads; i++)
         pthread_join(b->threads[i], NULL);
+    b->n_threads = 0;
+    /* What is left waits in the store for the next start. */
+    pthread_mutex_lock(&b->lock);
+    for (size_t i = 0; i < b->heap_len; i++)
+        task_free(b->heap[i]);
+    b->heap_len = 0;
+    pthread_mutex_unlock(&b->lock);
+}
+
+void kh_broker_stop(kh_broker *b) {
+    if (!b)
+        return;
+    kh_broker_drain(b);
     broker_free(b);
 }
 

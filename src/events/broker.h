@@ -152,9 +152,13 @@ int kh_broker_wait_idle(kh_broker *broker, long timeout_ms, kh_error *err);
 
 void kh_broker_get_stats(kh_broker *broker, kh_broker_stats *stats);
 
-/* Stops taking events, lets in-flight delivery attempts finish, stops the
- * threads and closes the store. Deliveries not yet attempted or waiting for
- * a retry stay in the store for the next start. NULL is a no-op. */
+/* Stops taking events, lets in-flight delivery attempts finish and stops the
+ * delivery threads; stats stay readable (pending: what is left for the next
+ * start). Deliveries not yet attempted or waiting for a retry stay in the
+ * store. kh_broker_stop must still be called. */
+void kh_broker_drain(kh_broker *broker);
+
+/* Drains (if not done yet), closes the store and frees. NULL is a no-op. */
 void kh_broker_stop(kh_broker *broker);
 
 /* The HTTP ingress, as a kh_http_handler (user = the broker), answering as
