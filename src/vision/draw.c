@@ -5,6 +5,7 @@
  * character cell is 6x8 so that glyphs and lines never touch. */
 #include "vision/image.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define GLYPH_FIRST 32
@@ -119,13 +120,13 @@ static inline void put_pixel(kh_image *img, int x, int y, kh_rgb color) {
     }
 }
 
-void kh_image_fill_rect(kh_image *img, int x, int y, int w, int h,
-                        kh_rgb color) {
-    if (!img || !img->pixels || w <= 0 || h <= 0)
-        return;
-    /* Clip in 64 bits: x + w may overflow int for hostile boxes. */
-    long long x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
-    long long x1 = (long long)x + w, y1 = (long long)y + h;
+/* Coordinates in 64 bits: boxes from outside may sit near INT_MAX. */
+static void fill_clipped(kh_image *img, long long x0, long long y0,
+                         long long x1, long long y1, kh_rgb color) {
+    if (x0 < 0)
+        x0 = 0;
+    if (y0 < 0)
+        y0 = 0;
     if (x1 > img->width)
         x1 = img->width;
     if (y1 > img->height)
@@ -135,37 +136,52 @@ void kh_image_fill_rect(kh_image *img, int x, int y, int w, int h,
             put_pixel(img, (int)xx, (int)yy, color);
 }
 
+void kh_image_fill_rect(kh_image *img, int x, int y, int w, int h,
+                        kh_rgb color) {
+    if (!img || !img->pixels || w <= 0 || h <= 0)
+        return;
+    fill_clipped(img, x, y, (long long)x + w, (long long)y + h, color);
+}
+
 void kh_image_draw_rect(kh_image *img, int x, int y, int w, int h,
                         int thickness, kh_rgb color) {
+    if (!img || !img->pixels || w <= 0 || h <= 0)
+        return;
     if (thickness < 1)
         thickness = 1;
-    if (thickness * 2 >= w || thickness * 2 >= h) {
-        kh_image_fill_rect(img, x, y, w, h, color);
+    const long long x1 = (long long)x + w, y1 = (long long)y + h;
+    if (2LL * thickness >= w || 2LL * thickness >= h) {
+        fill_clipped(img, x, y, x1, y1, color);
         return;
     }
-    kh_image_fill_rect(img, x, y, w, thickness, color);
-    kh_image_fill_rect(img, x, y + h - thickness, w, thickness, color);
-    kh_image_fill_rect(img, x, y + thickness, thickness, h - 2 * thickness,
-                       color);
-    kh_image_fill_rect(img, x + w - thickness, y + thickness, thickness,
-                       h - 2 * thickness, color);
+    fill_clipped(img, x, y, x1, (long long)y + thickness, color);
+    fill_clipped(img, x, y1 - thickness, x1, y1, color);
+    fill_clipped(img, x, (long long)y + thickness, (long long)x + thickness,
+                 y1 - thickness, color);
+    fill_clipped(img, x1 - thickness, (long long)y + thickness, x1,
+                 y1 - thickness, color);
 }
 
 void kh_image_draw_text(kh_image *img, int x, int y, const char *text,
                         int scale, kh_rgb color) {
-    if (!img || !text)
+    if (!img || !img->pixels || !text)
         return;
     if (scale < 1)
         scale = 1;
-    for (const unsigned char *c = (const unsigned char *)text; *c;
-         c++, x += 6 * scale) {
+    if (scale > 1024)
+        scale = 1024;
+    long long left = x;
+    for (const unsigned char *c = (const unsigned char *)text;
+         *c && left < img->width; c++, left += 6LL * scale) {
         unsigned glyph = *c >= GLYPH_FIRST && *c <= GLYPH_LAST ? *c : '?';
         const uint8_t *rows = font5x7[glyph - GLYPH_FIRST];
         for (int row = 0; row < 7; row++)
             for (int col = 0; col < 5; col++)
-                if (rows[row] & (0x10 >> col))
-                    kh_image_fill_rect(img, x + col * scale, y + row * scale,
-                                       scale, scale, color);
+                if (rows[row] & (0x10 >> col)) {
+                    long long px = left + (long long)col * scale;
+                    long long py = y + (long long)row * scale;
+                    fill_clipped(img, px, py, px + scale, py + scale, color);
+                }
     }
 }
 
@@ -173,8 +189,10 @@ void kh_text_size(const char *text, int scale, int *w, int *h) {
     if (scale < 1)
         scale = 1;
     size_t n = text ? strlen(text) : 0;
+    if (scale > 1024)
+        scale = 1024;
     if (w)
-        *w = (int)n * 6 * scale;
+        *w = n > (size_t)(INT32_MAX / 6 / scale) ? INT32_MAX : (int)n * 6 * scale;
     if (h)
         *h = 8 * scale;
 }

@@ -118,7 +118,8 @@ void kh_image_draw_rect(kh_image *img, int x, int y, int w, int h,
 void kh_image_fill_rect(kh_image *img, int x, int y, int w, int h,
                         kh_rgb color);
 /* ASCII text from the built-in 5x7 font, each font pixel drawn as a
- * scale x scale square, top-left at (x, y); other bytes draw as '?'. */
+ * scale x scale square (scale 1..1024), top-left at (x, y); other bytes
+ * draw as '?'. */
 void kh_image_draw_text(kh_image *img, int x, int y, const char *text,
                         int scale, kh_rgb color);
 /* Size in pixels of `text` drawn at `scale` (6 x 8 per character cell). */

@@ -245,16 +245,17 @@ int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
     if (gray->channels != 1)
         return kh_error_set(err, KH_EINVAL, "pico: scan needs a gray picture");
     if (!(params->scale_factor > 1.0f) || !(params->shift_factor > 0.0f) ||
-        !(params->min_size >= 1.0f))
+        !(params->min_size >= 1.0f) || params->max_windows == 0)
         return kh_error_set(err, KH_EINVAL,
                             "pico: scale factor %g (> 1), shift factor %g "
-                            "(> 0), min size %g (>= 1)",
+                            "(> 0), min size %g (>= 1), window limit %zu (> 0)",
                             params->scale_factor, params->shift_factor,
-                            params->min_size);
+                            params->min_size, params->max_windows);
     scan_plan plan;
     plan.offsets = malloc(sizeof *plan.offsets * 2 * (size_t)c->trees *
                           c->nodes_per_tree);
-    size_t capacity = 1024, n = 0;
+    size_t capacity = params->max_windows < 1024 ? params->max_windows : 1024;
+    size_t n = 0;
     kh_pico_window *found = malloc(sizeof *found * capacity);
     int rc = KH_OK;
     if (!plan.offsets || !found) {
@@ -286,14 +287,14 @@ int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
                 float q = classify_planned(c, plan.offsets, row + col);
                 if (q <= 0.0f)
                     continue;
+                if (n == params->max_windows) {
+                    rc = kh_error_set(err, KH_ELIMIT,
+                                      "pico: more than %zu windows pass the "
+                                      "cascade",
+                                      params->max_windows);
+                    goto fail;
+                }
                 if (n == capacity) {
-                    if (capacity >= params->max_windows) {
-                        rc = kh_error_set(err, KH_ELIMIT,
-                                          "pico: more than %zu windows pass "
-                                          "the cascade",
-                                          params->max_windows);
-                        goto fail;
-                    }
                     size_t grown_cap = capacity * 2 < params->max_windows
                                            ? capacity * 2
                                            : params->max_windows;
