@@ -15,6 +15,16 @@
 /* Taps [*lo, *hi) of a window starting at `start` that land in [0, in). */
 static inline void taps(ptrdiff_t start, size_t k, size_t d, size_t in,
                         size_t *lo, size_t *hi) {
+    if (d == 1) { /* the common case, without divisions */
+        ptrdiff_t first = start < 0 ? -start : 0, last = (ptrdiff_t)in - start;
+        if (last > (ptrdiff_t)k)
+            last = (ptrdiff_t)k;
+        if (last < 0)
+            last = 0;
+        *lo = (size_t)(first < last ? first : last);
+        *hi = (size_t)last;
+        return;
+    }
     ptrdiff_t dd = (ptrdiff_t)d;
     ptrdiff_t first = start >= 0 ? 0 : (-start + dd - 1) / dd;
     ptrdiff_t room = (ptrdiff_t)in - start; /* positions start .. in-1 */
@@ -100,52 +110,81 @@ static void max_generic(const pool_window *w, const float *in, float *out,
 
 #if POOL_X86
 #define AVX512_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 static inline __mmask16 low16(size_t n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
 }
 
-/* 2x2 windows, stride 2, dilation 1, one depth slice: vertical max of two
- * rows, then the max of even and odd columns. Borders go generic. */
-AVX512_TARGET static void max_2x2s2_avx512(const pool_window *w,
-                                           const float *in, float *out) {
+/* 2-D windows of any size, stride 1 or 2, dilation 1, one depth slice:
+ * the interior 16 outputs at a time, borders through max_generic. Stride 2
+ * loads two vectors at column offset 2q and takes their even (tap 2q) and
+ * odd (tap 2q+1) columns, after the vertical max over the window's rows. */
+AVX512_TARGET static ALWAYS_INLINE void max_2d_avx512(const int stride,
+                                                     const pool_window *w,
+                                                     const float *in,
+                                                     float *out) {
     const conv_geometry *g = &w->g;
-    const size_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
-    const ptrdiff_t pt = g->pad[1], pl = g->pad[2];
-    /* Rows/columns whose two taps are both inside. */
-    size_t y0 = pt > 0 ? (size_t)(pt + 1) / 2 : 0;
-    size_t y1 = (ptrdiff_t)H + pt - 2 < 0 ? 0 : (size_t)(((ptrdiff_t)H + pt - 2) / 2 + 1);
-    size_t x0 = pl > 0 ? (size_t)(pl + 1) / 2 : 0;
-    size_t x1 = (ptrdiff_t)W + pl - 2 < 0 ? 0 : (size_t)(((ptrdiff_t)W + pl - 2) / 2 + 1);
-    if (y1 > OH)
-        y1 = OH;
-    if (x1 > OW)
-        x1 = OW;
+    const ptrdiff_t H = (ptrdiff_t)g->in[1], W = (ptrdiff_t)g->in[2];
+    const size_t OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t kh = (ptrdiff_t)g->kernel[1], kw = (ptrdiff_t)g->kernel[2];
+    const ptrdiff_t pt = g->pad[1], pl = g->pad[2], s = stride;
+    /* Outputs whose whole window is inside: o*s - pad >= 0 and
+     * o*s - pad + k - 1 <= size - 1. */
+    ptrdiff_t y0 = (pt + s - 1) / s, y1 = H - kh + pt < 0 ? 0 : (H - kh + pt) / s + 1;
+    ptrdiff_t x0 = (pl + s - 1) / s, x1 = W - kw + pl < 0 ? 0 : (W - kw + pl) / s + 1;
+    if (y1 > (ptrdiff_t)OH)
+        y1 = (ptrdiff_t)OH;
+    if (x1 > (ptrdiff_t)OW)
+        x1 = (ptrdiff_t)OW;
     if (y0 > y1)
         y0 = y1;
     if (x0 > x1)
         x0 = x1;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    max_generic(w, in, out, NULL, 0, false, 0, y0, 0, OW);
-    for (size_t oy = y0; oy < y1; oy++) {
-        const float *r0 = in + (ptrdiff_t)(2 * oy) * (ptrdiff_t)W - pt * (ptrdiff_t)W - pl;
-        const float *r1 = r0 + W;
-        float *o = out + oy * OW;
-        max_generic(w, in, out, NULL, 0, false, oy, oy + 1, 0, x0);
-        for (size_t ox = x0; ox < x1; ox += 16) {
-            size_t n = x1 - ox < 16 ? x1 - ox : 16;
-            __mmask16 m_lo = low16(2 * n), m_hi = low16(2 * n > 16 ? 2 * n - 16 : 0);
-            const float *p0 = r0 + 2 * ox, *p1 = r1 + 2 * ox;
-            __m512 a = _mm512_max_ps(_mm512_maskz_loadu_ps(m_lo, p0), _mm512_maskz_loadu_ps(m_lo, p1));
-            __m512 b = _mm512_max_ps(_mm512_maskz_loadu_ps(m_hi, p0 + 16), _mm512_maskz_loadu_ps(m_hi, p1 + 16));
-            __m512 v = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b),
-                                     _mm512_permutex2var_ps(a, odd, b));
+    max_generic(w, in, out, NULL, 0, false, 0, (size_t)y0, 0, OW);
+    for (ptrdiff_t oy = y0; oy < y1; oy++) {
+        const float *top = in + (oy * s - pt) * W - pl;
+        float *o = out + (size_t)oy * OW;
+        max_generic(w, in, out, NULL, 0, false, (size_t)oy, (size_t)oy + 1, 0, (size_t)x0);
+        for (ptrdiff_t ox = x0; ox < x1; ox += 16) {
+            size_t n = (size_t)(x1 - ox < 16 ? x1 - ox : 16);
+            __m512 v = _mm512_set1_ps(-FLT_MAX);
+            if (stride == 1) {
+                __mmask16 m = low16(n);
+                for (ptrdiff_t ky = 0; ky < kh; ky++)
+                    for (ptrdiff_t kx = 0; kx < kw; kx++)
+                        v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, top + ky * W + ox + kx));
+            } else {
+                for (ptrdiff_t q = 0; 2 * q < kw; q++) {
+                    bool has_odd = 2 * q + 1 < kw;
+                    size_t count = has_odd ? 2 * n : 2 * n - 1;
+                    __mmask16 m_lo = low16(count), m_hi = low16(count > 16 ? count - 16 : 0);
+                    __m512 lo = _mm512_set1_ps(-FLT_MAX), hi = lo;
+                    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+                        const float *p = top + ky * W + 2 * ox + 2 * q;
+                        lo = _mm512_max_ps(lo, _mm512_maskz_loadu_ps(m_lo, p));
+                        hi = _mm512_max_ps(hi, _mm512_maskz_loadu_ps(m_hi, p + 16));
+                    }
+                    v = _mm512_max_ps(v, _mm512_permutex2var_ps(lo, even, hi));
+                    if (has_odd)
+                        v = _mm512_max_ps(v, _mm512_permutex2var_ps(lo, odd, hi));
+                }
+            }
             _mm512_mask_storeu_ps(o + ox, low16(n), v);
         }
-        max_generic(w, in, out, NULL, 0, false, oy, oy + 1, x1, OW);
+        max_generic(w, in, out, NULL, 0, false, (size_t)oy, (size_t)oy + 1, (size_t)x1, OW);
     }
-    max_generic(w, in, out, NULL, 0, false, y1, OH, 0, OW);
+    max_generic(w, in, out, NULL, 0, false, (size_t)y1, OH, 0, OW);
+}
+
+AVX512_TARGET static void max_2d_s1_avx512(const pool_window *w, const float *in, float *out) {
+    max_2d_avx512(1, w, in, out);
+}
+
+AVX512_TARGET static void max_2d_s2_avx512(const pool_window *w, const float *in, float *out) {
+    max_2d_avx512(2, w, in, out);
 }
 #endif
 
@@ -153,11 +192,13 @@ void pool_max_plane(const pool_window *w, const float *in, float *out,
                     int64_t *indices, int64_t index_base, bool column_major) {
     const conv_geometry *g = &w->g;
 #if POOL_X86
-    if (!indices && g->out[0] == 1 && g->in[0] == 1 && g->kernel[1] == 2 &&
-        g->kernel[2] == 2 && g->stride[1] == 2 && g->stride[2] == 2 &&
-        g->dilation[1] == 1 && g->dilation[2] == 1 &&
-        sgemm_isa_current() == SGEMM_ISA_AVX512) {
-        max_2x2s2_avx512(w, in, out);
+    if (!indices && g->out[0] == 1 && g->in[0] == 1 && g->stride[1] == g->stride[2] &&
+        (g->stride[2] == 1 || g->stride[2] == 2) && g->dilation[1] == 1 &&
+        g->dilation[2] == 1 && sgemm_isa_current() == SGEMM_ISA_AVX512) {
+        if (g->stride[2] == 1)
+            max_2d_s1_avx512(w, in, out);
+        else
+            max_2d_s2_avx512(w, in, out);
         return;
     }
 #endif
