@@ -1077,6 +1077,26 @@ void kh_broker_http_handler(void *user, const kh_http_request *req,
         kh_http_response_set(res, 200, "text/plain", "ok\n", 3);
         return;
     }
+    if (strcmp(req->path, "/stats") == 0 && strcmp(method, "GET") == 0) {
+        kh_broker_stats s;
+        kh_broker_get_stats(b, &s);
+        char json[512];
+        int n = snprintf(
+            json, sizeof json,
+            "{\"accepted\":%llu,\"unmatched\":%llu,\"delivered\":%llu,"
+            "\"retries\":%llu,\"dead_lettered\":%llu,\"dropped\":%llu,"
+            "\"replies\":%llu,\"replies_dropped\":%llu,\"recovered\":%llu,"
+            "\"pending\":%zu}\n",
+            (unsigned long long)s.accepted, (unsigned long long)s.unmatched,
+            (unsigned long long)s.delivered, (unsigned long long)s.retries,
+            (unsigned long long)s.dead_lettered,
+            (unsigned long long)s.dropped, (unsigned long long)s.replies,
+            (unsigned long long)s.replies_dropped,
+            (unsigned long long)s.recovered, s.pending);
+        kh_http_response_set(res, 200, "application/json", json,
+                             n > 0 ? (size_t)n : 0);
+        return;
+    }
     if (strcmp(method, "OPTIONS") == 0) {
         /* The CloudEvents webhook handshake Knative's ingress answers. */
         res->status = 200;

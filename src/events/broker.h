@@ -169,7 +169,7 @@ void kh_broker_stop(kh_broker *broker);
  *   413  body over the server's max_body_bytes (the HTTP server answers)
  *   405  other methods (Allow: POST, OPTIONS); OPTIONS answers 200 with the
  *        CloudEvents webhook headers
- *   GET /healthz  200 */
+ *   GET /healthz  200; GET /stats  200, kh_broker_stats as JSON */
 void kh_broker_http_handler(void *broker, const kh_http_request *req,
                             kh_http_response *res);
 

@@ -677,6 +677,7 @@ static void http_ingress_answers_like_knative(void **state) {
         {"PUT", "PUT", "/", "text/plain", CE_OK, "hi", 0, 405},
         {"OPTIONS", "OPTIONS", "/", NULL, NULL, NULL, 0, 200},
         {"health", "GET", "/healthz", NULL, NULL, NULL, 0, 200},
+        {"stats", "GET", "/stats", NULL, NULL, NULL, 0, 200},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kh_http_response res;
