@@ -1,0 +1,73 @@
+/* softmax.c - see softmax.h. Max-subtracted, accumulated in double for the
+ * sum so long rows stay accurate. */
+#include "onnx/kernels/softmax.h"
+
+#include <math.h>
+
+int softmax_axis_split(const onnx_tensor *x, int64_t axis, bool flatten,
+                  size_t *outer, size_t *n, size_t *inner, kh_error *err) {
+    int64_t r = x->rank;
+    int64_t hi = flatten ? r : r - 1;
+    if (axis < -r || axis > hi || (r == 0 && !flatten))
+        return kh_error_set(err, KH_ERANGE, "axis %lld out of range for rank %lld",
+                            (long long)axis, (long long)r);
+    if (axis < 0)
+        axis += r;
+    *outer = *n = *inner = 1;
+    for (int64_t i = 0; i < r; i++) {
+        size_t d = (size_t)x->dims[i];
+        if (i < axis)
+            *outer *= d;
+        else if (i == axis || flatten)
+            *n *= d;
+        else
+            *inner *= d;
+    }
+    return KH_OK;
+}
+
+typedef struct softmax_job {
+    const float *x;
+    float *y;
+    size_t n, inner;
+    bool log;
+} softmax_job;
+
+static void softmax_lines(void *arg, size_t begin, size_t end, int worker) {
+    (void)worker;
+    const softmax_job *job = arg;
+    const size_t n = job->n, inner = job->inner;
+    for (size_t line = begin; line < end; line++) {
+        size_t o = line / inner, i = line % inner;
+        const float *x = job->x + o * n * inner + i;
+        float *y = job->y + o * n * inner + i;
+        float max = -INFINITY;
+        for (size_t j = 0; j < n; j++)
+            if (x[j * inner] > max)
+                max = x[j * inner];
+        double sum = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            float e = expf(x[j * inner] - max);
+            sum += e;
+            if (!job->log)
+                y[j * inner] = e;
+        }
+        if (job->log) {
+            float shift = max + (float)log(sum);
+            for (size_t j = 0; j < n; j++)
+                y[j * inner] = x[j * inner] - shift;
+        } else {
+            float scale = (float)(1.0 / sum);
+            for (size_t j = 0; j < n; j++)
+                y[j * inner] *= scale;
+        }
+    }
+}
+
+void softmax_compute(const onnx_exec *ex, const float *x, float *y, size_t outer,
+                 size_t n, size_t inner, bool log) {
+    if (!n)
+        return;
+    softmax_job job = {x, y, n, inner, log};
+    onnx_parallel_for(ex, outer * inner, softmax_lines, &job);
+}
