@@ -495,7 +495,7 @@ static int create_models(const analyze_options *o, int engine_threads,
     }
     if (rc) {
         cli_error("%s", err.message);
-        if (rc == KH_EIO)
+        if (access(path, R_OK) != 0)
             cli_error("models are made by 'make models' (or give --models "
                       "DIR or $KHAPPY_MODELS)");
     }
