@@ -33,10 +33,13 @@ typedef struct graph_attr {
     size_t count;
 } graph_attr;
 
-#define GRAPH_INT(n, v) ((graph_attr){.name = (n), .type = GRAPH_ATTR_INT, .i = (v)})
-#define GRAPH_FLOAT(n, v) ((graph_attr){.name = (n), .type = GRAPH_ATTR_FLOAT, .f = (v)})
+#define GRAPH_INT(n, v) \
+    ((graph_attr){.name = (n), .type = GRAPH_ATTR_INT, .i = (v)})
+#define GRAPH_FLOAT(n, v) \
+    ((graph_attr){.name = (n), .type = GRAPH_ATTR_FLOAT, .f = (v)})
 #define GRAPH_INTS(n, v, c) \
-    ((graph_attr){.name = (n), .type = GRAPH_ATTR_INTS, .ints = (v), .count = (c)})
+    ((graph_attr){ \
+        .name = (n), .type = GRAPH_ATTR_INTS, .ints = (v), .count = (c)})
 
 /* A graph input or output. dims[i] < 0 is a symbolic dimension named
  * dim_names[i]. */

@@ -159,7 +159,8 @@ tf_value tf_normalize(tf_net *net, tf_value x, const char *name,
                                      centred, NULL, 0);
     const char *div_in[2] = {sub, divisor_name};
     tf_value out = x;
-    out.name = graph_add_node(net->graph, "Div", name, div_in, 2, name, NULL, 0);
+    out.name =
+        graph_add_node(net->graph, "Div", name, div_in, 2, name, NULL, 0);
     return out;
 }
 
@@ -170,7 +171,8 @@ tf_value tf_conv(tf_net *net, tf_value x, const char *prefix, int kernel,
         return failed_value();
     int64_t filter_dims[4] = {kernel, kernel, x.channels, out_channels};
     int64_t bias_dims[1] = {out_channels};
-    const tfjs_weight *filters = weight(net, prefix, "/filters", 4, filter_dims);
+    const tfjs_weight *filters =
+        weight(net, prefix, "/filters", 4, filter_dims);
     const tfjs_weight *bias = weight(net, prefix, "/bias", 1, bias_dims);
     tf_value out = x;
     int64_t pads[4];
@@ -227,11 +229,13 @@ tf_value tf_separable_conv(tf_net *net, tf_value x, const char *prefix,
     tf_depthwise_to_onnx(depthwise->values, kernel, kernel, x.channels, 1,
                          converted);
     int64_t onnx_depthwise[4] = {x.channels, 1, kernel, kernel};
-    graph_add_initializer(net->graph, depthwise->name, 4, onnx_depthwise, converted);
+    graph_add_initializer(net->graph, depthwise->name, 4, onnx_depthwise,
+                          converted);
     tf_hwio_to_oihw(pointwise->values, 1, 1, x.channels, out_channels,
                     converted);
     int64_t onnx_pointwise[4] = {out_channels, x.channels, 1, 1};
-    graph_add_initializer(net->graph, pointwise->name, 4, onnx_pointwise, converted);
+    graph_add_initializer(net->graph, pointwise->name, 4, onnx_pointwise,
+                          converted);
     free(converted);
     graph_add_initializer(net->graph, bias->name, 1, bias_dims, bias->values);
 
@@ -331,14 +335,18 @@ tf_value tf_flatten_dense(tf_net *net, tf_value x, const char *prefix,
         }
     int64_t weight_dims[2] = {x.channels, out_features};
     int64_t bias_dims[1] = {out_features};
-    const tfjs_weight *weights = weight(net, prefix, "/weights", 2, weight_dims);
+    const tfjs_weight *weights =
+        weight(net, prefix, "/weights", 2, weight_dims);
     const tfjs_weight *bias = weight(net, prefix, "/bias", 1, bias_dims);
     char flat[TF_NAME_MAX];
-    if (!weights || !bias || !join(flat, prefix, "/flatten")) {
+    if (!weights || !bias)
+        return failed_value();
+    if (!join(flat, prefix, "/flatten")) {
         graph_fail(net->graph, KH_ELIMIT, "name '%s' is too long", prefix);
         return failed_value();
     }
-    graph_add_initializer(net->graph, weights->name, 2, weight_dims, weights->values);
+    graph_add_initializer(net->graph, weights->name, 2, weight_dims,
+                          weights->values);
     graph_add_initializer(net->graph, bias->name, 1, bias_dims, bias->values);
     graph_attr axis = GRAPH_INT("axis", 1);
     const char *flatten_in[1] = {x.name};

@@ -52,7 +52,8 @@ float tfjs_half_to_float(uint16_t h) {
             shift++;
         }
         mantissa &= 0x3ffu;
-        bits = sign | ((uint32_t)(127 - 15 + 1 - shift) << 23) | (mantissa << 13);
+        uint32_t exp32 = (uint32_t)(127 - 15 + 1 - shift);
+        bits = sign | (exp32 << 23) | (mantissa << 13);
     }
     union { uint32_t u; float f; } c = {bits};
     return c.f;

@@ -31,7 +31,7 @@ typedef struct tfjs_weight {
     int rank;
     int64_t dims[TFJS_MAX_RANK];    /* TensorFlow layout, e.g. HWIO */
     size_t count;                   /* product of dims */
-    const float *values;            /* count floats, owned by the tfjs_weights */
+    const float *values;            /* count floats, owned by tfjs_weights */
 } tfjs_weight;
 
 typedef struct tfjs_weights tfjs_weights;

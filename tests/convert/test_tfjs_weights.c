@@ -173,8 +173,9 @@ static void expect_checks_name_and_shape(void **state) {
     assert_non_null(strstr(err.message, "conv/filters"));
     assert_non_null(strstr(err.message, "[1,3,2]"));
     assert_non_null(strstr(err.message, "[1,2,3]"));
-    assert_int_equal(tfjs_weights_expect(w, "conv/bias", 1, right, &found, &err),
-                     KH_ENOTFOUND);
+    assert_int_equal(
+        tfjs_weights_expect(w, "conv/bias", 1, right, &found, &err),
+        KH_ENOTFOUND);
     assert_non_null(strstr(err.message, "conv/bias"));
     tfjs_weights_destroy(w);
 }
