@@ -68,7 +68,8 @@ static int resize_init(onnx_node *n, kh_error *err) {
     st->n_axes = onnx_attr_ints(n, "axes", &axes);
     if (st->n_axes > ONNX_MAX_RANK)
         return kh_error_set(err, KH_EINVAL, "attribute 'axes' has %zu values", st->n_axes);
-    memcpy(st->axes, axes, st->n_axes * sizeof *axes);
+    if (st->n_axes)
+        memcpy(st->axes, axes, st->n_axes * sizeof *axes);
     return KH_OK;
 }
 
