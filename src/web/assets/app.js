@@ -121,6 +121,7 @@ async function viewFaces(params, token) {
   let cursor = null;
   let shown = 0;
   async function page() {
+    if (shown > 0 && !cursor) return; // every page is shown already
     const query = new URLSearchParams({limit: '24'});
     if (emotion) query.set('emotion', emotion);
     if (cursor) query.set('cursor', cursor);
