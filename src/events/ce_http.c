@@ -160,7 +160,7 @@ static int decode_binary(const kh_http_header *headers, size_t n_headers,
         if (!name || strncasecmp(name, HEADER_PREFIX, HEADER_PREFIX_LEN) != 0)
             continue;
         /* Header names are case-insensitive; attribute names lower-case. */
-        char attribute[64];
+        char attribute[KH_CLOUDEVENT_NAME_MAX + 1];
         size_t attribute_len = strlen(name + HEADER_PREFIX_LEN);
         if (attribute_len == 0 || attribute_len >= sizeof attribute) {
             rc = kh_error_set(err, KH_EINVAL,
@@ -332,7 +332,7 @@ void kh_ce_http_headers_free(kh_http_header *headers, size_t n) {
 
 static void add_attribute_header(header_list *list, const char *attribute,
                                  const char *value) {
-    char name[HEADER_PREFIX_LEN + 128];
+    char name[HEADER_PREFIX_LEN + KH_CLOUDEVENT_NAME_MAX + 1];
     size_t len = strlen(attribute);
     if (len >= sizeof name - HEADER_PREFIX_LEN) {
         list->failed = true;

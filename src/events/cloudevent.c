@@ -46,7 +46,7 @@ bool kh_cloudevent_is_core_attribute(const char *name) {
 }
 
 bool kh_cloudevent_name_valid(const char *name) {
-    if (!name || !*name)
+    if (!name || !*name || strlen(name) > KH_CLOUDEVENT_NAME_MAX)
         return false;
     for (const char *p = name; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))

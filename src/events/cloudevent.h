@@ -59,7 +59,9 @@ int kh_cloudevent_set_data(kh_cloudevent *ev, const void *data, size_t len,
  * type, dataschema an absolute URI. KH_EINVAL with a message naming the
  * attribute. */
 int kh_cloudevent_validate(const kh_cloudevent *ev, kh_error *err);
-/* True for a valid extension/attribute name: [a-z0-9]+. */
+/* True for a valid extension/attribute name: [a-z0-9]+, at most
+ * KH_CLOUDEVENT_NAME_MAX characters (the spec asks for 20 or fewer; longer
+ * names are tolerated up to a bound every binding can carry). */
 bool kh_cloudevent_name_valid(const char *name);
 
 /* ---- Added ---- */
@@ -67,6 +69,8 @@ bool kh_cloudevent_name_valid(const char *name);
 /* More extensions than this on one event are refused (KH_ELIMIT): every
  * look-up is linear, and hostile input must not make it quadratic. */
 #define KH_CLOUDEVENT_MAX_EXTENSIONS 128
+/* Longest attribute name accepted. */
+#define KH_CLOUDEVENT_NAME_MAX 64
 
 /* True for the eight attributes the spec defines (id, source, specversion,
  * type, datacontenttype, dataschema, subject, time). */

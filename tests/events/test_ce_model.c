@@ -56,6 +56,15 @@ static void extension_names_are_checked(void **unused) {
     assert_true(kh_cloudevent_name_valid("abc123"));
     assert_true(kh_cloudevent_name_valid("1abc")); /* v1.0.2: digits anywhere */
     assert_false(kh_cloudevent_name_valid(NULL));
+    /* Long names: up to the bound every binding can carry. */
+    char longest[KH_CLOUDEVENT_NAME_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[KH_CLOUDEVENT_NAME_MAX] = '\0';
+    assert_true(kh_cloudevent_name_valid(longest));
+    longest[KH_CLOUDEVENT_NAME_MAX] = 'a';
+    longest[KH_CLOUDEVENT_NAME_MAX + 1] = '\0';
+    assert_false(kh_cloudevent_name_valid(longest));
+    assert_int_equal(kh_cloudevent_set(&ev, longest, "v", &err), KH_EINVAL);
     assert_int_equal(ev.n_extensions, 0);
     kh_cloudevent_free(&ev);
 }
