@@ -118,6 +118,8 @@ typedef struct onnx_model {
     size_t unsupported_len;
     size_t n_unsupported;
 
+    size_t memory_limit; /* 0: none */
+
     onnx_threadpool *pool_threads;
     int threads;
 } onnx_model;
@@ -150,7 +152,7 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs, kh_error *err);
 /* True when every graph input has a fully known declared shape. */
 bool engine_inputs_fixed(const onnx_model *m);
 /* Reshapes one node and checks it set every output. */
-int engine_reshape_node(onnx_node *n, kh_error *err);
+int engine_reshape_node(const onnx_model *m, onnx_node *n, kh_error *err);
 /* Points each output of n at its own heap buffer (grown as needed). */
 int engine_own_outputs(onnx_node *n, kh_error *err);
 void engine_plan_release(onnx_model *m);

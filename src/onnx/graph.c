@@ -286,12 +286,12 @@ int engine_bind_nodes(onnx_model *m, kh_error *err) {
         }
         kh_error e = {0};
         int rc = op->init(n, &e);
-        if (rc == KH_OK) {
-            m->node_initialised[i] = true;
-        } else if (rc == KH_EUNSUPPORTED) {
+        /* exit runs even after a failed init: state may be half built. */
+        m->node_initialised[i] = true;
+        if (rc == KH_EUNSUPPORTED) {
             engine_unsupported(m, "node '%s' (%s): %s", n->name, n->op_type,
                                e.message);
-        } else if (first_error.code == KH_OK) {
+        } else if (rc != KH_OK && first_error.code == KH_OK) {
             first_error = e;
             first_error.code = rc;
             engine_node_error(n, rc, &first_error);

@@ -4,6 +4,7 @@
 
 #include "onnx/engine.h"
 #include "onnx/file_map.h"
+#include "onnx/optimize.h"
 
 #define POOL_BLOCK_BYTES ((size_t)64 << 10)
 
@@ -184,6 +185,7 @@ static int load_bytes(const uint8_t *buf, size_t len,
     if (!m)
         return kh_error_set(err, KH_ENOMEM, "model: out of memory");
     m->threads = 1;
+    m->memory_limit = opts ? opts->max_memory_bytes : 0;
     int rc = engine_decode_model(m, buf, len, err);
     if (rc == KH_EUNSUPPORTED &&
         strncmp(err->message, "unsupported", 11) != 0)
@@ -192,6 +194,8 @@ static int load_bytes(const uint8_t *buf, size_t len,
         rc = engine_check_graph(m, err);
     if (!rc)
         rc = engine_bind_nodes(m, err);
+    if (!rc)
+        rc = onnx_optimize(m, err); /* fusion pass, optimize.h */
     if (!rc && opts && opts->threads > 1)
         rc = onnx_model_set_threads(m, opts->threads, err);
     /* Shapes fixed in the model: plan now, so the first run does not. A

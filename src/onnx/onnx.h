@@ -70,6 +70,9 @@ typedef struct onnx_value_info {
 typedef struct onnx_load_options {
     int threads;            /* worker threads for run(); <= 1 means none */
     size_t max_file_bytes;  /* 0: default limit (2 GiB) */
+    size_t max_memory_bytes; /* limit for any one tensor and for all planned
+                                tensors together; 0: none (for untrusted
+                                models) */
 } onnx_load_options;
 
 typedef struct onnx_model onnx_model;

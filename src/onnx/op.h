@@ -21,7 +21,9 @@
  *                  shape set by reshape; ex->scratch holds at least
  *                  node->scratch_bytes bytes (64-byte aligned). Must not
  *                  allocate in the common path.
- *   exit(node)     free node->state. May be NULL.
+ *   exit(node)     free node->state. May be NULL. Called once for every node
+ *                  whose init ran, also when init failed (state may then be
+ *                  NULL or half built).
  * Any of init/reshape/exit may be NULL; run may not.
  *
  * Errors: return KH_E* and fill err with what failed (the engine prefixes the

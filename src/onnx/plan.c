@@ -90,7 +90,7 @@ static int default_reshape(onnx_node *n, kh_error *err) {
 }
 
 /* Calls the node's reshape and checks that it set every output. */
-int engine_reshape_node(onnx_node *n, kh_error *err) {
+int engine_reshape_node(const onnx_model *m, onnx_node *n, kh_error *err) {
     for (size_t k = 0; k < n->n_inputs; k++)
         if (n->inputs[k] && n->inputs[k]->rank < 0)
             return kh_error_set(err, KH_EINTERNAL,
@@ -110,7 +110,18 @@ int engine_reshape_node(onnx_node *n, kh_error *err) {
                                 "reshape left output '%s' without a shape "
                                 "or type",
                                 y->name);
+        if (y && m->memory_limit &&
+            y->numel > m->memory_limit / onnx_dtype_size(y->dtype))
+            return kh_error_set(err, KH_ELIMIT,
+                                "output '%s' needs %zu elements, over the "
+                                "memory limit of %zu bytes",
+                                y->name, y->numel, m->memory_limit);
     }
+    if (m->memory_limit && n->scratch_bytes > m->memory_limit)
+        return kh_error_set(err, KH_ELIMIT,
+                            "scratch of %zu bytes is over the memory limit "
+                            "of %zu bytes",
+                            n->scratch_bytes, m->memory_limit);
     return KH_OK;
 }
 
@@ -285,10 +296,10 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs,
                     .threads = m->threads};
     kh_error_clear(err);
     m->dynamic_from = m->n_nodes;
-    size_t scratch = 0;
+    size_t scratch = 0, folded_bytes = 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
         onnx_node *n = &m->nodes[i];
-        int rc = engine_reshape_node(n, err);
+        int rc = engine_reshape_node(m, n, err);
         if (rc == KH_EDYNAMIC) {
             m->dynamic_from = i;
             break;
@@ -296,6 +307,14 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs,
         if (!rc && can_fold(n)) {
             rc = fold_node(n, &ex, err);
             m->node_folded[i] = rc == KH_OK;
+            for (size_t k = 0; !rc && k < n->n_outputs; k++)
+                if (n->outputs[k])
+                    folded_bytes += engine_tensor_of(n->outputs[k])->own_cap;
+            if (!rc && m->memory_limit && folded_bytes > m->memory_limit)
+                rc = kh_error_set(err, KH_ELIMIT,
+                                  "folded constants need %zu bytes, over "
+                                  "the memory limit of %zu bytes",
+                                  folded_bytes, m->memory_limit);
         }
         if (rc) {
             engine_node_error(n, rc, err);
@@ -310,6 +329,13 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs,
     int rc = place_tensors(m, &total, err);
     if (rc)
         goto fail;
+    if (m->memory_limit && total > m->memory_limit) {
+        rc = kh_error_set(err, KH_ELIMIT,
+                          "planned tensors need %zu bytes, over the memory "
+                          "limit of %zu bytes",
+                          total, m->memory_limit);
+        goto fail;
+    }
     if (total > m->arena_cap) {
         free(m->arena);
         m->arena_cap = 0;

@@ -125,7 +125,7 @@ static int run_dynamic(onnx_model *m, onnx_exec *ex, kh_error *err) {
                 m->nodes[i].outputs[k]->flags |= ONNX_TENSOR_RUNTIME;
     for (size_t i = m->dynamic_from; i < m->n_nodes; i++) {
         onnx_node *n = &m->nodes[i];
-        int rc = engine_reshape_node(n, err);
+        int rc = engine_reshape_node(m, n, err);
         if (rc == KH_EDYNAMIC)
             rc = kh_error_set(err, KH_EINTERNAL,
                               "shape still unknown with every input value "
