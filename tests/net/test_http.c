@@ -212,6 +212,12 @@ static void response_error_is_json_with_escapes(void **unused) {
     assert_string_equal(kh_http_response_header_get(&res, "content-type"),
                         "application/json");
     body_equals(&res, "{\"error\":\"bad \\\"x\\\\y\\\"\\u000a\"}\n");
+    /* Hostile bytes quoted in a message keep the body valid JSON. */
+    assert_int_equal(kh_http_response_error(&res, 400, "bad '%s'",
+                                            "\xc3\xa9\xff\xc0\xa0\xe2\x82"),
+                     KH_OK);
+    body_equals(&res, "{\"error\":\"bad '\xc3\xa9\\ufffd\\ufffd\\ufffd"
+                      "\\ufffd\\ufffd'\"}\n");
     /* Setting again replaces the content type instead of adding one. */
     assert_int_equal(kh_http_response_set(&res, 200, "text/plain", "ok", 2),
                      KH_OK);
