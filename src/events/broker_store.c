@@ -182,8 +182,8 @@ int kh_broker_event_decode(const uint8_t *data, size_t len,
             rc = kh_cloudevent_set(ev, TAG_ATTRIBUTE[tag], value, err);
             free(value);
         } else if (tag == TAG_EXTENSION) {
-            size_t name_len = n >= 4 ? get_u32(p) : SIZE_MAX;
-            if (name_len > n - 4) {
+            size_t name_len = n >= 4 ? get_u32(p) : 0;
+            if (n < 4 || name_len > n - 4) {
                 rc = kh_error_set(err, KH_EFORMAT,
                                   "stored event: extension at byte %zu has "
                                   "a bad name length",

@@ -154,6 +154,12 @@ static void decoding_refuses_hostile_bytes(void **state) {
         kh_broker_event_decode(unknown, sizeof unknown, &back, &err),
         KH_EFORMAT);
     assert_non_null(strstr(err.message, "unknown record tag 99"));
+    /* An extension record shorter than its own name length field. */
+    uint8_t short_ext[] = {'K', 'H', 'E', 'V', 1, 9, 3, 0, 0, 0, 0x2b, 8, 0};
+    assert_int_equal(
+        kh_broker_event_decode(short_ext, sizeof short_ext, &back, &err),
+        KH_EFORMAT);
+    assert_non_null(strstr(err.message, "bad name length"));
     uint8_t nul[] = {'K', 'H', 'E', 'V', 1, 1, 3, 0, 0, 0, 'a', 0, 'b'};
     assert_int_equal(kh_broker_event_decode(nul, sizeof nul, &back, &err),
                      KH_EFORMAT);
