@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "test_ops_a_fixture.h"
@@ -22,8 +23,7 @@ static void reduce_sum_axes_input_and_keepdims(void **state) {
     op_input_i64(&c, 1, I64(1), I64(-1));
     op_outputs(&c, 1);
     op_case_ok(&c); /* suffix path */
-    expect_f32(c.outputs[0], 3, I64(2, 3, 1),
-               F32(6, 46, 86, 406, 446, 486));
+    expect_f32(c.outputs[0], 3, I64(2, 3, 1), F32(6, 46, 86, 406, 446, 486));
     op_case_end(&c);
 
     op_case_begin(&c, "ReduceSum", 13);
@@ -119,8 +119,7 @@ static void log_sum_exp_does_not_overflow(void **state) {
     op_input_f32(&c, 2, I64(2, 2), F32(1000, 1000, -INFINITY, -INFINITY));
     op_outputs(&c, 1);
     op_case_ok(&c);
-    expect_f32(c.outputs[0], 2, I64(2, 1),
-               F32(1000 + 0.6931472f, -INFINITY));
+    expect_f32(c.outputs[0], 2, I64(2, 1), F32(1000 + 0.6931472f, -INFINITY));
     op_case_end(&c);
 
     op_case_begin(&c, "ReduceLogSumExp", 13);
@@ -128,7 +127,8 @@ static void log_sum_exp_does_not_overflow(void **state) {
     op_input_f32(&c, 2, I64(2, 2), F32(1000, 1, 1000, 1));
     op_outputs(&c, 1);
     op_case_ok(&c);
-    expect_f32(c.outputs[0], 2, I64(1, 2), F32(1000 + 0.6931472f, 1 + 0.6931472f));
+    expect_f32(c.outputs[0], 2, I64(1, 2),
+               F32(1000 + 0.6931472f, 1 + 0.6931472f));
     op_case_end(&c);
 }
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "test_ops_a_fixture.h"
@@ -306,10 +307,10 @@ static void slice_negative_steps_walk_backwards(void **state) {
     op_case c;
     op_case_begin(&c, "Slice", 13);
     op_input_f32(&c, 2, I64(2, 4), F32(1, 2, 3, 4, 5, 6, 7, 8));
-    op_input_i64(&c, 1, I64(1), I64(-1));       /* starts */
+    op_input_i64(&c, 1, I64(1), I64(-1));        /* starts */
     op_input_i64(&c, 1, I64(1), I64(INT64_MIN)); /* ends: before the start */
-    op_input_i64(&c, 1, I64(1), I64(-1));       /* axes */
-    op_input_i64(&c, 1, I64(1), I64(-2));       /* steps */
+    op_input_i64(&c, 1, I64(1), I64(-1));        /* axes */
+    op_input_i64(&c, 1, I64(1), I64(-2));        /* steps */
     op_outputs(&c, 1);
     op_case_ok(&c);
     expect_f32(c.outputs[0], 2, I64(2, 2), F32(4, 2, 8, 6));

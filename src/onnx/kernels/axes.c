@@ -4,8 +4,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-int onnx_axis_normalize(int64_t axis, int rank, const char *what,
-                        int64_t *out, kh_error *err) {
+int onnx_axis_normalize(int64_t axis, int rank, const char *what, int64_t *out,
+                        kh_error *err) {
     if (axis < -(int64_t)rank || axis >= (int64_t)rank)
         return kh_error_set(err, KH_ERANGE,
                             "%s %" PRId64 " is out of range for rank %d "
@@ -24,8 +24,8 @@ int onnx_axes_normalize(int64_t *axes, size_t n, int rank, bool *mask,
         if (rc)
             return rc;
         if (mask[axes[i]])
-            return kh_error_set(err, KH_EINVAL, "axis %" PRId64
-                                " is given twice", axes[i]);
+            return kh_error_set(err, KH_EINVAL,
+                                "axis %" PRId64 " is given twice", axes[i]);
         mask[axes[i]] = true;
     }
     return KH_OK;
@@ -33,31 +33,38 @@ int onnx_axes_normalize(int64_t *axes, size_t n, int rank, bool *mask,
 
 bool onnx_dtype_is_integer(onnx_dtype t) {
     switch (t) {
-    case ONNX_UINT8: case ONNX_INT8: case ONNX_UINT16: case ONNX_INT16:
-    case ONNX_INT32: case ONNX_INT64: case ONNX_UINT32: case ONNX_UINT64:
-        return true;
-    default:
-        return false;
+    case ONNX_UINT8:
+    case ONNX_INT8:
+    case ONNX_UINT16:
+    case ONNX_INT16:
+    case ONNX_INT32:
+    case ONNX_INT64:
+    case ONNX_UINT32:
+    case ONNX_UINT64: return true;
+    default: return false;
     }
 }
 
 bool onnx_dtype_is_supported(onnx_dtype t) { return onnx_dtype_size(t) != 0; }
 
-int onnx_read_ints(const onnx_tensor *t, const char *what,
-                   onnx_read_when when, int64_t *out, size_t cap,
-                   size_t *count, kh_error *err) {
+int onnx_read_ints(const onnx_tensor *t, const char *what, onnx_read_when when,
+                   int64_t *out, size_t cap, size_t *count, kh_error *err) {
     if (!onnx_dtype_is_integer(t->dtype))
-        return kh_error_set(err, KH_ETYPE, "%s must be an integer tensor, "
-                            "got %s", what, onnx_dtype_name(t->dtype));
+        return kh_error_set(err, KH_ETYPE,
+                            "%s must be an integer tensor, "
+                            "got %s",
+                            what, onnx_dtype_name(t->dtype));
     if (t->rank > 1)
-        return kh_error_set(err, KH_ESHAPE, "%s must be 1-D, got rank %d",
-                            what, t->rank);
+        return kh_error_set(err, KH_ESHAPE, "%s must be 1-D, got rank %d", what,
+                            t->rank);
     if (when == ONNX_AT_PLAN && !onnx_tensor_value_known(t) && t->numel != 0)
         return kh_error_set(err, KH_EDYNAMIC, "%s is not known before run",
                             what);
     if (t->numel > cap)
-        return kh_error_set(err, KH_ELIMIT, "%s has %zu values, at most %zu "
-                            "allowed", what, t->numel, cap);
+        return kh_error_set(err, KH_ELIMIT,
+                            "%s has %zu values, at most %zu "
+                            "allowed",
+                            what, t->numel, cap);
     for (size_t i = 0; i < t->numel; i++)
         out[i] = onnx_tensor_get_i64(t, i);
     *count = t->numel;
@@ -66,8 +73,8 @@ int onnx_read_ints(const onnx_tensor *t, const char *what,
 
 int onnx_ints_from_input_or_attr(const onnx_node *n, size_t input_index,
                                  const char *attr, onnx_read_when when,
-                                 int64_t *out, size_t cap,
-                                 size_t *count, bool *present, kh_error *err) {
+                                 int64_t *out, size_t cap, size_t *count,
+                                 bool *present, kh_error *err) {
     const onnx_tensor *t = onnx_node_input(n, input_index);
     *count = 0;
     if (t) {
@@ -89,8 +96,10 @@ int onnx_ints_from_input_or_attr(const onnx_node *n, size_t input_index,
         return kh_error_set(err, KH_EINVAL, "attribute '%s' must be ints",
                             attr);
     if (a->count > cap)
-        return kh_error_set(err, KH_ELIMIT, "attribute '%s' has %zu values, "
-                            "at most %zu allowed", attr, a->count, cap);
+        return kh_error_set(err, KH_ELIMIT,
+                            "attribute '%s' has %zu values, "
+                            "at most %zu allowed",
+                            attr, a->count, cap);
     if (a->count)
         memcpy(out, a->ints, a->count * sizeof *out);
     *count = a->count;
@@ -101,8 +110,10 @@ static int scalar_check(const onnx_tensor *t, const char *what,
                         onnx_read_when when, kh_error *err) {
     if (t->numel != 1) {
         char s[160];
-        return kh_error_set(err, KH_ESHAPE, "%s must have one element, got "
-                            "shape %s", what, onnx_shape_str(t, s, sizeof s));
+        return kh_error_set(err, KH_ESHAPE,
+                            "%s must have one element, got "
+                            "shape %s",
+                            what, onnx_shape_str(t, s, sizeof s));
     }
     if (when == ONNX_AT_PLAN && !onnx_tensor_value_known(t))
         return kh_error_set(err, KH_EDYNAMIC, "%s is not known before run",

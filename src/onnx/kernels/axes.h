@@ -12,8 +12,8 @@
 
 /* Maps axis in [-rank, rank) to [0, rank); KH_ERANGE naming `what` (e.g.
  * "axis") otherwise. */
-int onnx_axis_normalize(int64_t axis, int rank, const char *what,
-                        int64_t *out, kh_error *err);
+int onnx_axis_normalize(int64_t axis, int rank, const char *what, int64_t *out,
+                        kh_error *err);
 
 /* Normalises n axes in place against rank and marks them in mask (rank
  * entries, cleared first). KH_ERANGE for an axis out of range, KH_EINVAL for
@@ -30,17 +30,16 @@ typedef enum onnx_read_when { ONNX_AT_PLAN, ONNX_AT_RUN } onnx_read_when;
  * most cap). KH_EDYNAMIC when t's value is not known yet (reshape asks the
  * engine to plan at run time), KH_ELIMIT when t has more than cap elements,
  * KH_ETYPE when t is not an integer tensor. `what` names t in messages. */
-int onnx_read_ints(const onnx_tensor *t, const char *what,
-                   onnx_read_when when, int64_t *out, size_t cap,
-                   size_t *count, kh_error *err);
+int onnx_read_ints(const onnx_tensor *t, const char *what, onnx_read_when when,
+                   int64_t *out, size_t cap, size_t *count, kh_error *err);
 
 /* An integer list that is an attribute before some opset and an input from
  * it on: reads input `input_index` when present, else attribute `attr`.
  * *present says whether either was given. */
 int onnx_ints_from_input_or_attr(const onnx_node *n, size_t input_index,
                                  const char *attr, onnx_read_when when,
-                                 int64_t *out, size_t cap,
-                                 size_t *count, bool *present, kh_error *err);
+                                 int64_t *out, size_t cap, size_t *count,
+                                 bool *present, kh_error *err);
 
 /* A scalar (one element) of any numeric tensor as double / int64. KH_EDYNAMIC
  * when not known, KH_ESHAPE when t has not exactly one element. */

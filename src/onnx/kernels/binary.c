@@ -8,8 +8,8 @@
 #include "onnx/kernels/broadcast.h"
 #include "onnx/kernels/copy.h"
 
-typedef void (*binary_row_fn)(void *o, const void *a, int64_t sa,
-                              const void *b, int64_t sb, size_t n);
+typedef void (*binary_row_fn)(void *o, const void *a, int64_t sa, const void *b,
+                              int64_t sb, size_t n);
 
 /* Element types with kernels; the table below is indexed by these. */
 enum { SLOT_F32, SLOT_I32, SLOT_I64, SLOT_U8, SLOT_I8, SLOT_BOOL, SLOT_COUNT };
@@ -28,34 +28,34 @@ static int dtype_slot(onnx_dtype t) {
 
 /* The four stride cases of a row; EXPR reads x and y. The contiguous and
  * scalar cases are plain loops the compiler vectorises. */
-#define DEFINE_BINARY(name, TO, TI, EXPR)                                    \
-    static void name(void *o_, const void *a_, int64_t sa, const void *b_,   \
-                     int64_t sb, size_t n) {                                 \
-        TO *o = o_;                                                          \
-        const TI *a = a_, *b = b_;                                           \
-        if (sa == 1 && sb == 1) {                                            \
-            for (size_t i = 0; i < n; i++) {                                 \
-                TI x = a[i], y = b[i];                                       \
-                o[i] = (TO)(EXPR);                                           \
-            }                                                                \
-        } else if (sa == 1 && sb == 0) {                                     \
-            const TI y = b[0];                                               \
-            for (size_t i = 0; i < n; i++) {                                 \
-                TI x = a[i];                                                 \
-                o[i] = (TO)(EXPR);                                           \
-            }                                                                \
-        } else if (sa == 0 && sb == 1) {                                     \
-            const TI x = a[0];                                               \
-            for (size_t i = 0; i < n; i++) {                                 \
-                TI y = b[i];                                                 \
-                o[i] = (TO)(EXPR);                                           \
-            }                                                                \
-        } else {                                                             \
-            for (size_t i = 0; i < n; i++) {                                 \
-                TI x = a[(int64_t)i * sa], y = b[(int64_t)i * sb];           \
-                o[i] = (TO)(EXPR);                                           \
-            }                                                                \
-        }                                                                    \
+#define DEFINE_BINARY(name, TO, TI, EXPR)                                      \
+    static void name(void *o_, const void *a_, int64_t sa, const void *b_,     \
+                     int64_t sb, size_t n) {                                   \
+        TO *o = o_;                                                            \
+        const TI *a = a_, *b = b_;                                             \
+        if (sa == 1 && sb == 1) {                                              \
+            for (size_t i = 0; i < n; i++) {                                   \
+                TI x = a[i], y = b[i];                                         \
+                o[i] = (TO)(EXPR);                                             \
+            }                                                                  \
+        } else if (sa == 1 && sb == 0) {                                       \
+            const TI y = b[0];                                                 \
+            for (size_t i = 0; i < n; i++) {                                   \
+                TI x = a[i];                                                   \
+                o[i] = (TO)(EXPR);                                             \
+            }                                                                  \
+        } else if (sa == 0 && sb == 1) {                                       \
+            const TI x = a[0];                                                 \
+            for (size_t i = 0; i < n; i++) {                                   \
+                TI y = b[i];                                                   \
+                o[i] = (TO)(EXPR);                                             \
+            }                                                                  \
+        } else {                                                               \
+            for (size_t i = 0; i < n; i++) {                                   \
+                TI x = a[(int64_t)i * sa], y = b[(int64_t)i * sb];             \
+                o[i] = (TO)(EXPR);                                             \
+            }                                                                  \
+        }                                                                      \
     }
 
 /* Integer arithmetic wraps (two's complement) instead of overflowing: done
@@ -78,7 +78,7 @@ static inline uint64_t ipow_wrap(int64_t base, int64_t exp) {
 }
 
 /* Python-style float modulo: the result has the sign of the divisor. */
-static inline float mod_f32(float x, float y) {
+static inline float float_mod(float x, float y) {
     float r = fmodf(x, y);
     if (r != 0 && ((r < 0) != (y < 0)))
         r += y;
@@ -87,29 +87,29 @@ static inline float mod_f32(float x, float y) {
 
 /* Signed integer division and remainder: x/0 and x%0 are defined as 0, and
  * MIN/-1 (which overflows) wraps to MIN with remainder 0. */
-#define SIGNED_HELPERS(sfx, T)                                               \
-    static inline T div_##sfx(T x, T y) {                                    \
-        if (y == 0)                                                          \
-            return 0;                                                        \
-        if (y == -1)                                                         \
-            return (T)(0 - (uint64_t)x);                                     \
-        return (T)(x / y);                                                   \
-    }                                                                        \
-    static inline T fmod_##sfx(T x, T y) {                                   \
-        if (y == 0 || y == -1)                                               \
-            return 0;                                                        \
-        return (T)(x % y);                                                   \
-    }                                                                        \
-    static inline T mod_##sfx(T x, T y) {                                    \
-        T r = fmod_##sfx(x, y);                                              \
-        if (r != 0 && ((r < 0) != (y < 0)))                                  \
-            r = (T)(r + y);                                                  \
-        return r;                                                            \
+#define SIGNED_HELPERS(sfx, T)                                                 \
+    static inline T int_div_##sfx(T x, T y) {                                  \
+        if (y == 0)                                                            \
+            return 0;                                                          \
+        if (y == -1)                                                           \
+            return (T)(0 - (uint64_t)x);                                       \
+        return (T)(x / y);                                                     \
+    }                                                                          \
+    static inline T int_fmod_##sfx(T x, T y) {                                 \
+        if (y == 0 || y == -1)                                                 \
+            return 0;                                                          \
+        return (T)(x % y);                                                     \
+    }                                                                          \
+    static inline T int_mod_##sfx(T x, T y) {                                  \
+        T r = int_fmod_##sfx(x, y);                                            \
+        if (r != 0 && ((r < 0) != (y < 0)))                                    \
+            r = (T)(r + y);                                                    \
+        return r;                                                              \
     }
-#define UNSIGNED_HELPERS(sfx, T)                                             \
-    static inline T div_##sfx(T x, T y) { return y ? (T)(x / y) : 0; }       \
-    static inline T fmod_##sfx(T x, T y) { return y ? (T)(x % y) : 0; }      \
-    static inline T mod_##sfx(T x, T y) { return fmod_##sfx(x, y); }
+#define UNSIGNED_HELPERS(sfx, T)                                               \
+    static inline T int_div_##sfx(T x, T y) { return y ? (T)(x / y) : 0; }     \
+    static inline T int_fmod_##sfx(T x, T y) { return y ? (T)(x % y) : 0; }    \
+    static inline T int_mod_##sfx(T x, T y) { return int_fmod_##sfx(x, y); }
 
 SIGNED_HELPERS(i32, int32_t)
 SIGNED_HELPERS(i64, int64_t)
@@ -117,32 +117,32 @@ SIGNED_HELPERS(i8, int8_t)
 UNSIGNED_HELPERS(u8, uint8_t)
 
 /* NaN in either operand gives NaN, like numpy.minimum/maximum. */
-#define FMIN_EXPR (x != x ? x : (y < x ? y : x))
-#define FMAX_EXPR (x != x ? x : (y > x ? y : x))
+#define FMIN_EXPR (x != x ? x : y != y ? y : (y < x ? y : x))
+#define FMAX_EXPR (x != x ? x : y != y ? y : (y > x ? y : x))
 
 /* Floating point kernels. */
 DEFINE_BINARY(add_f32, float, float, x + y)
 DEFINE_BINARY(sub_f32, float, float, x - y)
-DEFINE_BINARY(mul_f32, float, float, x * y)
+DEFINE_BINARY(mul_f32, float, float, x *y)
 DEFINE_BINARY(div_f32, float, float, x / y)
 DEFINE_BINARY(pow_f32, float, float, powf(x, y))
-DEFINE_BINARY(mod_f32k, float, float, mod_f32(x, y))
+DEFINE_BINARY(mod_f32, float, float, float_mod(x, y))
 DEFINE_BINARY(fmod_f32, float, float, fmodf(x, y))
 DEFINE_BINARY(min_f32, float, float, FMIN_EXPR)
 DEFINE_BINARY(max_f32, float, float, FMAX_EXPR)
 DEFINE_BINARY(prelu_f32, float, float, x < 0 ? x * y : x)
 
 /* Integer kernels, one set per type. */
-#define INTEGER_KERNELS(sfx, T)                                              \
-    DEFINE_BINARY(add_##sfx, T, T, WRAP_ADD(T))                              \
-    DEFINE_BINARY(sub_##sfx, T, T, WRAP_SUB(T))                              \
-    DEFINE_BINARY(mul_##sfx, T, T, WRAP_MUL(T))                              \
-    DEFINE_BINARY(div_##sfx##k, T, T, div_##sfx(x, y))                       \
-    DEFINE_BINARY(pow_##sfx, T, T, (T)ipow_wrap((int64_t)x, (int64_t)y))     \
-    DEFINE_BINARY(mod_##sfx##k, T, T, mod_##sfx(x, y))                       \
-    DEFINE_BINARY(fmod_##sfx##k, T, T, fmod_##sfx(x, y))                     \
-    DEFINE_BINARY(min_##sfx, T, T, y < x ? y : x)                            \
-    DEFINE_BINARY(max_##sfx, T, T, y > x ? y : x)                            \
+#define INTEGER_KERNELS(sfx, T)                                                \
+    DEFINE_BINARY(add_##sfx, T, T, WRAP_ADD(T))                                \
+    DEFINE_BINARY(sub_##sfx, T, T, WRAP_SUB(T))                                \
+    DEFINE_BINARY(mul_##sfx, T, T, WRAP_MUL(T))                                \
+    DEFINE_BINARY(div_##sfx, T, T, int_div_##sfx(x, y))                        \
+    DEFINE_BINARY(pow_##sfx, T, T, (T)ipow_wrap((int64_t)x, (int64_t)y))       \
+    DEFINE_BINARY(mod_##sfx, T, T, int_mod_##sfx(x, y))                        \
+    DEFINE_BINARY(fmod_##sfx, T, T, int_fmod_##sfx(x, y))                      \
+    DEFINE_BINARY(min_##sfx, T, T, y < x ? y : x)                              \
+    DEFINE_BINARY(max_##sfx, T, T, y > x ? y : x)                              \
     DEFINE_BINARY(prelu_##sfx, T, T, x < 0 ? WRAP_MUL(T) : x)
 
 INTEGER_KERNELS(i32, int32_t)
@@ -151,21 +151,21 @@ INTEGER_KERNELS(i8, int8_t)
 DEFINE_BINARY(add_u8, uint8_t, uint8_t, WRAP_ADD(uint8_t))
 DEFINE_BINARY(sub_u8, uint8_t, uint8_t, WRAP_SUB(uint8_t))
 DEFINE_BINARY(mul_u8, uint8_t, uint8_t, WRAP_MUL(uint8_t))
-DEFINE_BINARY(div_u8k, uint8_t, uint8_t, div_u8(x, y))
+DEFINE_BINARY(div_u8, uint8_t, uint8_t, int_div_u8(x, y))
 DEFINE_BINARY(pow_u8, uint8_t, uint8_t, (uint8_t)ipow_wrap(x, y))
-DEFINE_BINARY(mod_u8k, uint8_t, uint8_t, mod_u8(x, y))
-DEFINE_BINARY(fmod_u8k, uint8_t, uint8_t, fmod_u8(x, y))
+DEFINE_BINARY(mod_u8, uint8_t, uint8_t, int_mod_u8(x, y))
+DEFINE_BINARY(fmod_u8, uint8_t, uint8_t, int_fmod_u8(x, y))
 DEFINE_BINARY(min_u8, uint8_t, uint8_t, y < x ? y : x)
 DEFINE_BINARY(max_u8, uint8_t, uint8_t, y > x ? y : x)
 DEFINE_BINARY(shl_u8, uint8_t, uint8_t, y >= 8 ? 0 : (uint8_t)(x << y))
 DEFINE_BINARY(shr_u8, uint8_t, uint8_t, y >= 8 ? 0 : (uint8_t)(x >> y))
 
 /* Comparisons: bool (one byte, 0 or 1) out. */
-#define COMPARE_KERNELS(sfx, T)                                              \
-    DEFINE_BINARY(eq_##sfx, uint8_t, T, x == y)                              \
-    DEFINE_BINARY(lt_##sfx, uint8_t, T, x < y)                               \
-    DEFINE_BINARY(le_##sfx, uint8_t, T, x <= y)                              \
-    DEFINE_BINARY(gt_##sfx, uint8_t, T, x > y)                               \
+#define COMPARE_KERNELS(sfx, T)                                                \
+    DEFINE_BINARY(eq_##sfx, uint8_t, T, x == y)                                \
+    DEFINE_BINARY(lt_##sfx, uint8_t, T, x < y)                                 \
+    DEFINE_BINARY(le_##sfx, uint8_t, T, x <= y)                                \
+    DEFINE_BINARY(gt_##sfx, uint8_t, T, x > y)                                 \
     DEFINE_BINARY(ge_##sfx, uint8_t, T, x >= y)
 
 COMPARE_KERNELS(f32, float)
@@ -178,30 +178,28 @@ DEFINE_BINARY(and_b, uint8_t, uint8_t, (x != 0) & (y != 0))
 DEFINE_BINARY(or_b, uint8_t, uint8_t, (x != 0) | (y != 0))
 DEFINE_BINARY(xor_b, uint8_t, uint8_t, (x != 0) ^ (y != 0))
 
-#define NUMERIC(k)                                                           \
-    { [SLOT_F32] = k##_f32, [SLOT_I32] = k##_i32, [SLOT_I64] = k##_i64,      \
-      [SLOT_U8] = k##_u8, [SLOT_I8] = k##_i8 }
-#define NUMERIC_K(k)                                                         \
-    { [SLOT_F32] = k##_f32k, [SLOT_I32] = k##_i32k, [SLOT_I64] = k##_i64k,   \
-      [SLOT_U8] = k##_u8k, [SLOT_I8] = k##_i8k }
+#define NUMERIC(k)                                                             \
+    {                                                                          \
+        [SLOT_F32] = k##_f32, [SLOT_I32] = k##_i32, [SLOT_I64] = k##_i64,      \
+        [SLOT_U8] = k##_u8, [SLOT_I8] = k##_i8                                 \
+    }
 
 static const binary_row_fn binary_table[ONNX_BINARY_COUNT][SLOT_COUNT] = {
     [ONNX_BINARY_ADD] = NUMERIC(add),
     [ONNX_BINARY_SUB] = NUMERIC(sub),
     [ONNX_BINARY_MUL] = NUMERIC(mul),
-    [ONNX_BINARY_DIV] = {[SLOT_F32] = div_f32, [SLOT_I32] = div_i32k,
-                         [SLOT_I64] = div_i64k, [SLOT_U8] = div_u8k,
-                         [SLOT_I8] = div_i8k},
+    [ONNX_BINARY_DIV] = NUMERIC(div),
     [ONNX_BINARY_POW] = NUMERIC(pow),
-    [ONNX_BINARY_MOD] = NUMERIC_K(mod),
-    [ONNX_BINARY_FMOD] = {[SLOT_F32] = fmod_f32, [SLOT_I32] = fmod_i32k,
-                          [SLOT_I64] = fmod_i64k, [SLOT_U8] = fmod_u8k,
-                          [SLOT_I8] = fmod_i8k},
+    [ONNX_BINARY_MOD] = NUMERIC(mod),
+    [ONNX_BINARY_FMOD] = NUMERIC(fmod),
     [ONNX_BINARY_MIN] = NUMERIC(min),
     [ONNX_BINARY_MAX] = NUMERIC(max),
-    [ONNX_BINARY_EQUAL] = {[SLOT_F32] = eq_f32, [SLOT_I32] = eq_i32,
-                           [SLOT_I64] = eq_i64, [SLOT_U8] = eq_u8,
-                           [SLOT_I8] = eq_i8, [SLOT_BOOL] = eq_b},
+    [ONNX_BINARY_EQUAL] = {[SLOT_F32] = eq_f32,
+                           [SLOT_I32] = eq_i32,
+                           [SLOT_I64] = eq_i64,
+                           [SLOT_U8] = eq_u8,
+                           [SLOT_I8] = eq_i8,
+                           [SLOT_BOOL] = eq_b},
     [ONNX_BINARY_LESS] = NUMERIC(lt),
     [ONNX_BINARY_LESS_EQUAL] = NUMERIC(le),
     [ONNX_BINARY_GREATER] = NUMERIC(gt),
@@ -209,8 +207,10 @@ static const binary_row_fn binary_table[ONNX_BINARY_COUNT][SLOT_COUNT] = {
     [ONNX_BINARY_AND] = {[SLOT_BOOL] = and_b},
     [ONNX_BINARY_OR] = {[SLOT_BOOL] = or_b},
     [ONNX_BINARY_XOR] = {[SLOT_BOOL] = xor_b},
-    [ONNX_BINARY_PRELU] = {[SLOT_F32] = prelu_f32, [SLOT_I32] = prelu_i32,
-                           [SLOT_I64] = prelu_i64, [SLOT_I8] = prelu_i8},
+    [ONNX_BINARY_PRELU] = {[SLOT_F32] = prelu_f32,
+                           [SLOT_I32] = prelu_i32,
+                           [SLOT_I64] = prelu_i64,
+                           [SLOT_I8] = prelu_i8},
     [ONNX_BINARY_SHIFT_LEFT] = {[SLOT_U8] = shl_u8},
     [ONNX_BINARY_SHIFT_RIGHT] = {[SLOT_U8] = shr_u8},
 };
@@ -232,10 +232,8 @@ onnx_dtype onnx_binary_out_dtype(onnx_binary_kind kind, onnx_dtype t) {
     case ONNX_BINARY_LESS:
     case ONNX_BINARY_LESS_EQUAL:
     case ONNX_BINARY_GREATER:
-    case ONNX_BINARY_GREATER_EQUAL:
-        return ONNX_BOOL;
-    default:
-        return t;
+    case ONNX_BINARY_GREATER_EQUAL: return ONNX_BOOL;
+    default: return t;
     }
 }
 
@@ -309,8 +307,7 @@ static int check_types(onnx_binary_kind kind, const onnx_tensor *a,
         b->dtype != ONNX_BOOL)
         return KH_OK;
     if (kind == ONNX_BINARY_POW)
-        return kh_error_set(err, KH_EUNSUPPORTED,
-                            "%s exponent not supported",
+        return kh_error_set(err, KH_EUNSUPPORTED, "%s exponent not supported",
                             onnx_dtype_name(b->dtype));
     return kh_error_set(err, KH_ETYPE, "input types differ: %s and %s",
                         onnx_dtype_name(a->dtype), onnx_dtype_name(b->dtype));
@@ -373,9 +370,8 @@ int onnx_binary_reshape(onnx_node *n, onnx_binary_kind kind, kh_error *err) {
                                 onnx_shape_str(a, sx, sizeof sx));
         }
     }
-    return onnx_tensor_reshape(n->outputs[0],
-                               onnx_binary_out_dtype(kind, a->dtype), rank,
-                               dims, err);
+    return onnx_tensor_reshape(
+        n->outputs[0], onnx_binary_out_dtype(kind, a->dtype), rank, dims, err);
 }
 
 int onnx_binary_run(onnx_node *n, const onnx_exec *ex, onnx_binary_kind kind,
@@ -393,9 +389,8 @@ int onnx_variadic_reshape(onnx_node *n, onnx_binary_kind kind, kh_error *err) {
         if (!t)
             return kh_error_set(err, KH_EINVAL, "input %zu is missing", i);
         if (t->dtype != first->dtype)
-            return kh_error_set(err, KH_ETYPE,
-                                "input %zu is %s, input 0 is %s", i,
-                                onnx_dtype_name(t->dtype),
+            return kh_error_set(err, KH_ETYPE, "input %zu is %s, input 0 is %s",
+                                i, onnx_dtype_name(t->dtype),
                                 onnx_dtype_name(first->dtype));
     }
     int rc = check_types(kind, first, first, err);

@@ -16,21 +16,21 @@ typedef enum onnx_binary_kind {
     ONNX_BINARY_ADD,
     ONNX_BINARY_SUB,
     ONNX_BINARY_MUL,
-    ONNX_BINARY_DIV,      /* integers: truncating; x/0 is 0 */
-    ONNX_BINARY_POW,      /* exponent may have another type */
-    ONNX_BINARY_MOD,      /* sign of the divisor (Python); x mod 0 is 0 */
-    ONNX_BINARY_FMOD,     /* sign of the dividend (C fmod) */
+    ONNX_BINARY_DIV,  /* integers: truncating; x/0 is 0 */
+    ONNX_BINARY_POW,  /* exponent may have another type */
+    ONNX_BINARY_MOD,  /* sign of the divisor (Python); x mod 0 is 0 */
+    ONNX_BINARY_FMOD, /* sign of the dividend (C fmod) */
     ONNX_BINARY_MIN,
     ONNX_BINARY_MAX,
-    ONNX_BINARY_EQUAL,    /* comparisons produce bool */
+    ONNX_BINARY_EQUAL, /* comparisons produce bool */
     ONNX_BINARY_LESS,
     ONNX_BINARY_LESS_EQUAL,
     ONNX_BINARY_GREATER,
     ONNX_BINARY_GREATER_EQUAL,
-    ONNX_BINARY_AND,      /* bool only */
+    ONNX_BINARY_AND, /* bool only */
     ONNX_BINARY_OR,
     ONNX_BINARY_XOR,
-    ONNX_BINARY_PRELU,    /* x < 0 ? x * slope : x; slope broadcasts to x */
+    ONNX_BINARY_PRELU, /* x < 0 ? x * slope : x; slope broadcasts to x */
     ONNX_BINARY_SHIFT_LEFT,
     ONNX_BINARY_SHIFT_RIGHT,
     ONNX_BINARY_COUNT
@@ -60,19 +60,18 @@ int onnx_variadic_reshape(onnx_node *n, onnx_binary_kind kind, kh_error *err);
 int onnx_variadic_run(onnx_node *n, const onnx_exec *ex, onnx_binary_kind kind,
                       bool mean, kh_error *err);
 
-#define ONNX_BINARY_OPERATOR(Name, min, kind)                                \
-    static int Name##_reshape(onnx_node *n, kh_error *err) {                 \
-        return onnx_binary_reshape(n, kind, err);                            \
-    }                                                                        \
-    static int Name##_run(onnx_node *n, const onnx_exec *ex,                 \
-                          kh_error *err) {                                   \
-        return onnx_binary_run(n, ex, kind, err);                            \
-    }                                                                        \
-    const onnx_operator onnx_op_##Name = {                                   \
-        .op_type = #Name,                                                    \
-        .min_opset = min,                                                    \
-        .reshape = Name##_reshape,                                           \
-        .run = Name##_run,                                                   \
+#define ONNX_BINARY_OPERATOR(Name, min, kind)                                  \
+    static int Name##_reshape(onnx_node *n, kh_error *err) {                   \
+        return onnx_binary_reshape(n, kind, err);                              \
+    }                                                                          \
+    static int Name##_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {  \
+        return onnx_binary_run(n, ex, kind, err);                              \
+    }                                                                          \
+    const onnx_operator onnx_op_##Name = {                                     \
+        .op_type = #Name,                                                      \
+        .min_opset = min,                                                      \
+        .reshape = Name##_reshape,                                             \
+        .run = Name##_run,                                                     \
     };
 
 #endif

@@ -44,8 +44,8 @@ int onnx_broadcast_dims(int rank_a, const int64_t *dims_a, int rank_b,
                                 "shapes %s and %s do not broadcast "
                                 "(axis %d: %" PRId64 " vs %" PRId64 ")",
                                 dims_str(rank_a, dims_a, sa, sizeof sa),
-                                dims_str(rank_b, dims_b, sb, sizeof sb), i,
-                                a, b);
+                                dims_str(rank_b, dims_b, sb, sizeof sb), i, a,
+                                b);
         }
     }
     *rank = r;
@@ -53,8 +53,8 @@ int onnx_broadcast_dims(int rank_a, const int64_t *dims_a, int rank_b,
     return KH_OK;
 }
 
-int onnx_broadcast_shape(const onnx_tensor *const *tensors, size_t n,
-                         int *rank, int64_t *dims, kh_error *err) {
+int onnx_broadcast_shape(const onnx_tensor *const *tensors, size_t n, int *rank,
+                         int64_t *dims, kh_error *err) {
     int r = 0;
     int64_t out[ONNX_MAX_RANK] = {0};
     for (size_t i = 0; i < n; i++) {
@@ -145,8 +145,8 @@ void onnx_nditer_seal(onnx_nditer *it) {
         if (m > 0) {
             bool mergeable = true;
             for (int k = 0; k < it->operands && mergeable; k++)
-                mergeable = it->strides[k][m - 1] ==
-                            it->strides[k][i] * it->dims[i];
+                mergeable =
+                    it->strides[k][m - 1] == it->strides[k][i] * it->dims[i];
             if (mergeable) {
                 it->dims[m - 1] *= it->dims[i];
                 for (int k = 0; k < it->operands; k++)

@@ -24,8 +24,8 @@
 /* Multidirectional broadcast of the shapes of n tensors (NULL entries are
  * skipped). Fills *rank and dims (ONNX_MAX_RANK entries). KH_ESHAPE naming
  * the two shapes that disagree. */
-int onnx_broadcast_shape(const onnx_tensor *const *tensors, size_t n,
-                         int *rank, int64_t *dims, kh_error *err);
+int onnx_broadcast_shape(const onnx_tensor *const *tensors, size_t n, int *rank,
+                         int64_t *dims, kh_error *err);
 
 /* Same for two raw shapes (Expand broadcasts a tensor with a shape input). */
 int onnx_broadcast_dims(int rank_a, const int64_t *dims_a, int rank_b,
@@ -42,9 +42,9 @@ void onnx_broadcast_strides(int t_rank, const int64_t *t_dims, int rank,
 void onnx_contiguous_strides(int rank, const int64_t *dims, int64_t *strides);
 
 typedef struct onnx_nditer {
-    int rank;      /* merged rank, >= 1 */
+    int rank; /* merged rank, >= 1 */
     int operands;
-    size_t numel;  /* elements of the logical shape */
+    size_t numel; /* elements of the logical shape */
     int64_t dims[ONNX_ITER_MAX_RANK];
     int64_t strides[ONNX_ITER_MAX_OPERANDS][ONNX_ITER_MAX_RANK];
 } onnx_nditer;

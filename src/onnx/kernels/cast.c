@@ -7,11 +7,13 @@
 
 bool onnx_cast_supports(onnx_dtype t) {
     switch (t) {
-    case ONNX_FLOAT: case ONNX_INT32: case ONNX_INT64: case ONNX_UINT8:
-    case ONNX_INT8: case ONNX_BOOL:
-        return true;
-    default:
-        return false;
+    case ONNX_FLOAT:
+    case ONNX_INT32:
+    case ONNX_INT64:
+    case ONNX_UINT8:
+    case ONNX_INT8:
+    case ONNX_BOOL: return true;
+    default: return false;
     }
 }
 
@@ -26,30 +28,30 @@ static inline int64_t f32_to_i64(float v) {
 }
 
 /* Per (from, to) pair one loop; CONV(x) converts one element. */
-#define LOOP(TO, FROM, CONV)                                                 \
-    do {                                                                     \
-        TO *o = dst;                                                         \
-        const FROM *s = src;                                                 \
-        for (size_t i = 0; i < n; i++) {                                     \
-            FROM x = s[i];                                                   \
-            o[i] = (TO)(CONV);                                               \
-        }                                                                    \
+#define LOOP(TO, FROM, CONV)                                                   \
+    do {                                                                       \
+        TO *o = dst;                                                           \
+        const FROM *s = src;                                                   \
+        for (size_t i = 0; i < n; i++) {                                       \
+            FROM x = s[i];                                                     \
+            o[i] = (TO)(CONV);                                                 \
+        }                                                                      \
     } while (0)
 
 /* From an integer or bool source to every target. */
-#define FROM_INTEGER(FROM)                                                   \
-    switch (to) {                                                            \
-    case ONNX_FLOAT: LOOP(float, FROM, (float)x); return;                    \
-    case ONNX_INT32: LOOP(int32_t, FROM, (int64_t)x); return;                \
-    case ONNX_INT64: LOOP(int64_t, FROM, (int64_t)x); return;                \
-    case ONNX_UINT8: LOOP(uint8_t, FROM, (int64_t)x); return;                \
-    case ONNX_INT8: LOOP(int8_t, FROM, (int64_t)x); return;                  \
-    case ONNX_BOOL: LOOP(uint8_t, FROM, x != 0); return;                     \
-    default: return;                                                         \
+#define FROM_INTEGER(FROM)                                                     \
+    switch (to) {                                                              \
+    case ONNX_FLOAT: LOOP(float, FROM, (float)x); return;                      \
+    case ONNX_INT32: LOOP(int32_t, FROM, (int64_t)x); return;                  \
+    case ONNX_INT64: LOOP(int64_t, FROM, (int64_t)x); return;                  \
+    case ONNX_UINT8: LOOP(uint8_t, FROM, (int64_t)x); return;                  \
+    case ONNX_INT8: LOOP(int8_t, FROM, (int64_t)x); return;                    \
+    case ONNX_BOOL: LOOP(uint8_t, FROM, x != 0); return;                       \
+    default: return;                                                           \
     }
 
-static void convert(void *dst, onnx_dtype to, const void *src,
-                    onnx_dtype from, size_t n) {
+static void convert(void *dst, onnx_dtype to, const void *src, onnx_dtype from,
+                    size_t n) {
     switch (from) {
     case ONNX_FLOAT:
         switch (to) {
@@ -99,8 +101,8 @@ int onnx_cast(const onnx_exec *ex, void *dst, onnx_dtype to, const void *src,
             memcpy(dst, src, n * onnx_dtype_size(to));
         return KH_OK;
     }
-    cast_job job = {dst, src, to, from, onnx_dtype_size(to),
-                    onnx_dtype_size(from)};
+    cast_job job = {
+        dst, src, to, from, onnx_dtype_size(to), onnx_dtype_size(from)};
     onnx_parallel_range(ex, n, ONNX_PARALLEL_GRAIN, cast_task, &job);
     return KH_OK;
 }

@@ -11,18 +11,18 @@ typedef struct copy_ctx {
 } copy_ctx;
 
 /* One loop per element size so the compiler moves whole words. */
-#define GATHER_ROW(T)                                                        \
-    do {                                                                     \
-        T *d = (T *)(void *)dst;                                             \
-        const T *s = (const T *)(const void *)src;                           \
-        if (step == 0) {                                                     \
-            T v = s[0];                                                      \
-            for (size_t i = 0; i < count; i++)                               \
-                d[i] = v;                                                    \
-        } else {                                                             \
-            for (size_t i = 0; i < count; i++)                               \
-                d[i] = s[(int64_t)i * step];                                 \
-        }                                                                    \
+#define GATHER_ROW(T)                                                          \
+    do {                                                                       \
+        T *d = (T *)(void *)dst;                                               \
+        const T *s = (const T *)(const void *)src;                             \
+        if (step == 0) {                                                       \
+            T v = s[0];                                                        \
+            for (size_t i = 0; i < count; i++)                                 \
+                d[i] = v;                                                      \
+        } else {                                                               \
+            for (size_t i = 0; i < count; i++)                                 \
+                d[i] = s[(int64_t)i * step];                                   \
+        }                                                                      \
     } while (0)
 
 static void copy_row(void *ctx_, const int64_t *off, size_t count) {
@@ -41,8 +41,8 @@ static void copy_row(void *ctx_, const int64_t *off, size_t count) {
     case 8: GATHER_ROW(uint64_t); break;
     default:
         for (size_t i = 0; i < count; i++)
-            memcpy(dst + i * c->esize, src + (int64_t)i * step * (int64_t)c->esize,
-                   c->esize);
+            memcpy(dst + i * c->esize,
+                   src + (int64_t)i * step * (int64_t)c->esize, c->esize);
     }
 }
 
@@ -58,16 +58,16 @@ typedef struct tile_ctx {
     size_t row_blocks;
 } tile_ctx;
 
-#define TRANSPOSE_TILE(T)                                                    \
-    do {                                                                     \
-        T *d = (T *)(void *)dst;                                             \
-        const T *s = (const T *)(const void *)src;                           \
-        for (size_t j0 = 0; j0 < cols; j0 += TILE) {                         \
-            size_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                 \
-            for (size_t i = r0; i < r1; i++)                                 \
-                for (size_t j = j0; j < j1; j++)                             \
-                    d[i * cols + j] = s[(int64_t)i * rs + (int64_t)j * cs];  \
-        }                                                                    \
+#define TRANSPOSE_TILE(T)                                                      \
+    do {                                                                       \
+        T *d = (T *)(void *)dst;                                               \
+        const T *s = (const T *)(const void *)src;                             \
+        for (size_t j0 = 0; j0 < cols; j0 += TILE) {                           \
+            size_t j1 = j0 + TILE < cols ? j0 + TILE : cols;                   \
+            for (size_t i = r0; i < r1; i++)                                   \
+                for (size_t j = j0; j < j1; j++)                               \
+                    d[i * cols + j] = s[(int64_t)i * rs + (int64_t)j * cs];    \
+        }                                                                      \
     } while (0)
 
 static void tile_task(void *arg, size_t begin, size_t end, int worker) {
@@ -135,9 +135,7 @@ void onnx_broadcast_copy(const onnx_exec *ex, void *dst, int rank,
 void onnx_fill(void *dst, const void *value, size_t esize, size_t n) {
     unsigned char *d = dst;
     switch (esize) {
-    case 1:
-        memset(d, *(const unsigned char *)value, n);
-        return;
+    case 1: memset(d, *(const unsigned char *)value, n); return;
     case 4: {
         uint32_t v;
         memcpy(&v, value, 4);

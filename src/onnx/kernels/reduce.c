@@ -21,11 +21,10 @@ static int reduce_plan_make(const onnx_node *n, const onnx_tensor *x,
     int64_t axes[ONNX_MAX_RANK];
     size_t count;
     bool present;
-    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", when, axes, ONNX_MAX_RANK,
-                                          &count, &present, err);
+    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", when, axes,
+                                          ONNX_MAX_RANK, &count, &present, err);
     if (rc == KH_ELIMIT)
-        return kh_error_set(err, KH_ESHAPE, "more axes than rank %d",
-                            x->rank);
+        return kh_error_set(err, KH_ESHAPE, "more axes than rank %d", x->rank);
     if (rc)
         return rc;
     const bool keepdims = onnx_attr_int(n, "keepdims", 1) != 0;
@@ -55,12 +54,12 @@ static int reduce_plan_make(const onnx_node *n, const onnx_tensor *x,
 
 static bool kind_supports(onnx_reduce_kind kind, onnx_dtype t) {
     switch (t) {
-    case ONNX_FLOAT:
-        return true;
-    case ONNX_INT32: case ONNX_INT64: case ONNX_UINT8: case ONNX_INT8:
-        return kind < ONNX_REDUCE_L2;
-    default:
-        return false;
+    case ONNX_FLOAT: return true;
+    case ONNX_INT32:
+    case ONNX_INT64:
+    case ONNX_UINT8:
+    case ONNX_INT8: return kind < ONNX_REDUCE_L2;
+    default: return false;
     }
 }
 
@@ -123,7 +122,9 @@ static float float_block(onnx_reduce_kind kind, const float *x, size_t len) {
     double acc = 0;
     float m;
     switch (kind) {
-    case ONNX_REDUCE_SUM: case ONNX_REDUCE_MEAN: case ONNX_REDUCE_LOG_SUM:
+    case ONNX_REDUCE_SUM:
+    case ONNX_REDUCE_MEAN:
+    case ONNX_REDUCE_LOG_SUM:
         for (size_t i = 0; i < len; i++)
             acc += x[i];
         break;
@@ -131,7 +132,8 @@ static float float_block(onnx_reduce_kind kind, const float *x, size_t len) {
         for (size_t i = 0; i < len; i++)
             acc += fabsf(x[i]);
         break;
-    case ONNX_REDUCE_L2: case ONNX_REDUCE_SUM_SQUARE:
+    case ONNX_REDUCE_L2:
+    case ONNX_REDUCE_SUM_SQUARE:
         for (size_t i = 0; i < len; i++)
             acc += (double)x[i] * x[i];
         break;
@@ -158,8 +160,7 @@ static float float_block(onnx_reduce_kind kind, const float *x, size_t len) {
         for (size_t i = 0; i < len; i++)
             acc += exp((double)x[i] - m);
         return float_finish(kind, acc, len, m);
-    default:
-        break;
+    default: break;
     }
     return float_finish(kind, acc, len, 0);
 }
@@ -188,22 +189,22 @@ typedef struct accum_ctx {
     int64_t sa, si;
 } accum_ctx;
 
-#define ACCUMULATE(COMBINE)                                                  \
-    do {                                                                     \
-        if (c->sa == 0) {                                                    \
-            float a = acc[0];                                                \
-            for (size_t i = 0; i < count; i++) {                             \
-                float x = in[(int64_t)i * c->si];                            \
-                a = COMBINE;                                                 \
-            }                                                                \
-            acc[0] = a;                                                      \
-        } else {                                                             \
-            for (size_t i = 0; i < count; i++) {                             \
-                float a = acc[(int64_t)i * c->sa];                           \
-                float x = in[(int64_t)i * c->si];                            \
-                acc[(int64_t)i * c->sa] = COMBINE;                           \
-            }                                                                \
-        }                                                                    \
+#define ACCUMULATE(COMBINE)                                                    \
+    do {                                                                       \
+        if (c->sa == 0) {                                                      \
+            float a = acc[0];                                                  \
+            for (size_t i = 0; i < count; i++) {                               \
+                float x = in[(int64_t)i * c->si];                              \
+                a = COMBINE;                                                   \
+            }                                                                  \
+            acc[0] = a;                                                        \
+        } else {                                                               \
+            for (size_t i = 0; i < count; i++) {                               \
+                float a = acc[(int64_t)i * c->sa];                             \
+                float x = in[(int64_t)i * c->si];                              \
+                acc[(int64_t)i * c->sa] = COMBINE;                             \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
 static void accum_row(void *ctx, const int64_t *off, size_t count) {
@@ -211,13 +212,12 @@ static void accum_row(void *ctx, const int64_t *off, size_t count) {
     float *acc = c->acc + off[0];
     const float *in = c->in + off[1];
     switch (c->kind) {
-    case ONNX_REDUCE_SUM: case ONNX_REDUCE_MEAN: case ONNX_REDUCE_LOG_SUM:
-        ACCUMULATE(a + x);
-        break;
+    case ONNX_REDUCE_SUM:
+    case ONNX_REDUCE_MEAN:
+    case ONNX_REDUCE_LOG_SUM: ACCUMULATE(a + x); break;
     case ONNX_REDUCE_L1: ACCUMULATE(a + fabsf(x)); break;
-    case ONNX_REDUCE_L2: case ONNX_REDUCE_SUM_SQUARE:
-        ACCUMULATE(a + x * x);
-        break;
+    case ONNX_REDUCE_L2:
+    case ONNX_REDUCE_SUM_SQUARE: ACCUMULATE(a + x * x); break;
     case ONNX_REDUCE_PROD: ACCUMULATE(a * x); break;
     case ONNX_REDUCE_MAX: ACCUMULATE(fmax_nan(a, x)); break;
     case ONNX_REDUCE_MIN: ACCUMULATE(fmin_nan(a, x)); break;
@@ -230,8 +230,7 @@ static void accum_row(void *ctx, const int64_t *off, size_t count) {
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -252,7 +251,11 @@ static void float_generic(const onnx_tensor *x, onnx_tensor *y,
     onnx_nditer_add_contiguous(&it);
     onnx_nditer_seal(&it);
     float *out = y->data;
-    accum_ctx c = {kind, out, x->data, scratch, onnx_nditer_row_stride(&it, 0),
+    accum_ctx c = {kind,
+                   out,
+                   x->data,
+                   scratch,
+                   onnx_nditer_row_stride(&it, 0),
                    onnx_nditer_row_stride(&it, 1)};
     if (kind == ONNX_REDUCE_LOG_SUM_EXP) {
         for (size_t k = 0; k < y->numel; k++)
@@ -303,32 +306,30 @@ typedef struct int_ctx {
     int64_t sa, si;
 } int_ctx;
 
-#define INT_ACCUMULATE(T)                                                    \
-    do {                                                                     \
-        T *acc = (T *)c->acc + off[0];                                       \
-        const T *in = (const T *)c->in + off[1];                             \
-        for (size_t i = 0; i < count; i++) {                                 \
-            T *a = &acc[(int64_t)i * c->sa];                                 \
-            T x = in[(int64_t)i * c->si];                                    \
-            switch (c->kind) {                                               \
-            case ONNX_REDUCE_SUM: case ONNX_REDUCE_MEAN:                     \
-                *a = (T)((uint64_t)*a + (uint64_t)x);                        \
-                break;                                                       \
-            case ONNX_REDUCE_L1:                                             \
-                *a = (T)((uint64_t)*a +                                      \
-                         abs_u64((int64_t)x));              \
-                break;                                                       \
-            case ONNX_REDUCE_SUM_SQUARE:                                     \
-                *a = (T)((uint64_t)*a + (uint64_t)x * (uint64_t)x);          \
-                break;                                                       \
-            case ONNX_REDUCE_PROD:                                           \
-                *a = (T)((uint64_t)*a * (uint64_t)x);                        \
-                break;                                                       \
-            case ONNX_REDUCE_MAX: *a = x > *a ? x : *a; break;               \
-            case ONNX_REDUCE_MIN: *a = x < *a ? x : *a; break;               \
-            default: break;                                                  \
-            }                                                                \
-        }                                                                    \
+#define INT_ACCUMULATE(T)                                                      \
+    do {                                                                       \
+        T *acc = (T *)c->acc + off[0];                                         \
+        const T *in = (const T *)c->in + off[1];                               \
+        for (size_t i = 0; i < count; i++) {                                   \
+            T *a = &acc[(int64_t)i * c->sa];                                   \
+            T x = in[(int64_t)i * c->si];                                      \
+            switch (c->kind) {                                                 \
+            case ONNX_REDUCE_SUM:                                              \
+            case ONNX_REDUCE_MEAN: *a = (T)((uint64_t)*a + (uint64_t)x);       \
+                break;                                                         \
+            case ONNX_REDUCE_L1:                                               \
+                *a = (T)((uint64_t)*a + abs_u64((int64_t)x));                  \
+                break;                                                         \
+            case ONNX_REDUCE_SUM_SQUARE:                                       \
+                *a = (T)((uint64_t)*a + (uint64_t)x * (uint64_t)x);            \
+                break;                                                         \
+            case ONNX_REDUCE_PROD: *a = (T)((uint64_t)*a * (uint64_t)x);       \
+                break;                                                         \
+            case ONNX_REDUCE_MAX: *a = x > *a ? x : *a; break;                 \
+            case ONNX_REDUCE_MIN: *a = x < *a ? x : *a; break;                 \
+            default: break;                                                    \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
 static void int_row(void *ctx, const int64_t *off, size_t count) {
@@ -342,20 +343,20 @@ static void int_row(void *ctx, const int64_t *off, size_t count) {
     }
 }
 
-#define INT_INIT_FINISH(T, TMIN, TMAX)                                       \
-    do {                                                                     \
-        T *o = y->data;                                                      \
-        if (!finish) {                                                       \
-            T init = kind == ONNX_REDUCE_MAX    ? (T)(TMIN)                  \
-                     : kind == ONNX_REDUCE_MIN  ? (T)(TMAX)                  \
-                     : kind == ONNX_REDUCE_PROD ? (T)1                       \
-                                                : (T)0;                      \
-            for (size_t k = 0; k < y->numel; k++)                            \
-                o[k] = init;                                                 \
-        } else if (kind == ONNX_REDUCE_MEAN && p->reduced > 0) {             \
-            for (size_t k = 0; k < y->numel; k++)                            \
-                o[k] = (T)((int64_t)o[k] / (int64_t)p->reduced);             \
-        }                                                                    \
+#define INT_INIT_FINISH(T, TMIN, TMAX)                                         \
+    do {                                                                       \
+        T *o = y->data;                                                        \
+        if (!finish) {                                                         \
+            T init = kind == ONNX_REDUCE_MAX    ? (T)(TMIN)                    \
+                     : kind == ONNX_REDUCE_MIN  ? (T)(TMAX)                    \
+                     : kind == ONNX_REDUCE_PROD ? (T)1                         \
+                                                : (T)0;                        \
+            for (size_t k = 0; k < y->numel; k++)                              \
+                o[k] = init;                                                   \
+        } else if (kind == ONNX_REDUCE_MEAN && p->reduced > 0) {               \
+            for (size_t k = 0; k < y->numel; k++)                              \
+                o[k] = (T)((int64_t)o[k] / (int64_t)p->reduced);               \
+        }                                                                      \
     } while (0)
 
 static void int_init_or_finish(onnx_tensor *y, const reduce_plan *p,
@@ -384,7 +385,10 @@ static void int_reduce(const onnx_tensor *x, onnx_tensor *y,
     onnx_nditer_add(&it, acc_strides);
     onnx_nditer_add_contiguous(&it);
     onnx_nditer_seal(&it);
-    int_ctx c = {kind, x->dtype, y->data, x->data,
+    int_ctx c = {kind,
+                 x->dtype,
+                 y->data,
+                 x->data,
                  onnx_nditer_row_stride(&it, 0),
                  onnx_nditer_row_stride(&it, 1)};
     onnx_nditer_visit(&it, 0, it.numel, int_row, &c);
@@ -436,9 +440,11 @@ int onnx_arg_reshape(onnx_node *n, bool is_max, kh_error *err) {
     if (!x)
         return kh_error_set(err, KH_EINVAL, "input 0 is required");
     switch (x->dtype) {
-    case ONNX_FLOAT: case ONNX_INT32: case ONNX_INT64: case ONNX_UINT8:
-    case ONNX_INT8:
-        break;
+    case ONNX_FLOAT:
+    case ONNX_INT32:
+    case ONNX_INT64:
+    case ONNX_UINT8:
+    case ONNX_INT8: break;
     default:
         return kh_error_set(err, KH_EUNSUPPORTED, "%s input not supported",
                             onnx_dtype_name(x->dtype));
@@ -448,8 +454,10 @@ int onnx_arg_reshape(onnx_node *n, bool is_max, kh_error *err) {
     if (rc)
         return rc;
     if (x->dims[axis] == 0)
-        return kh_error_set(err, KH_ESHAPE, "cannot take the arg of an empty "
-                            "axis %lld", (long long)axis);
+        return kh_error_set(err, KH_ESHAPE,
+                            "cannot take the arg of an empty "
+                            "axis %lld",
+                            (long long)axis);
     const bool keepdims = onnx_attr_int(n, "keepdims", 1) != 0;
     int64_t dims[ONNX_MAX_RANK];
     int rank = 0;
@@ -465,25 +473,25 @@ int onnx_arg_reshape(onnx_node *n, bool is_max, kh_error *err) {
 /* For each line along the axis the running best; `better` decides ties by
  * select_last_index. Lines are walked axis-outer so the inner loop is
  * contiguous. */
-#define ARG_LOOP(T)                                                          \
-    do {                                                                     \
-        const T *src = x->data;                                              \
-        for (size_t o = 0; o < outer; o++) {                                 \
-            const T *plane = src + o * len * inner;                          \
-            int64_t *best = out + o * inner;                                 \
-            for (size_t i = 0; i < inner; i++)                               \
-                best[i] = 0;                                                 \
-            for (size_t k = 1; k < len; k++) {                               \
-                const T *row = plane + k * inner;                            \
-                for (size_t i = 0; i < inner; i++) {                         \
-                    T v = row[i], b = plane[(size_t)best[i] * inner + i];    \
-                    bool take = is_max ? (last ? v >= b : v > b)             \
-                                       : (last ? v <= b : v < b);            \
-                    if (take)                                                \
-                        best[i] = (int64_t)k;                                \
-                }                                                            \
-            }                                                                \
-        }                                                                    \
+#define ARG_LOOP(T)                                                            \
+    do {                                                                       \
+        const T *src = x->data;                                                \
+        for (size_t o = 0; o < outer; o++) {                                   \
+            const T *plane = src + o * len * inner;                            \
+            int64_t *best = out + o * inner;                                   \
+            for (size_t i = 0; i < inner; i++)                                 \
+                best[i] = 0;                                                   \
+            for (size_t k = 1; k < len; k++) {                                 \
+                const T *row = plane + k * inner;                              \
+                for (size_t i = 0; i < inner; i++) {                           \
+                    T v = row[i], b = plane[(size_t)best[i] * inner + i];      \
+                    bool take = is_max ? (last ? v >= b : v > b)               \
+                                       : (last ? v <= b : v < b);              \
+                    if (take)                                                  \
+                        best[i] = (int64_t)k;                                  \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
 int onnx_arg_run(onnx_node *n, const onnx_exec *ex, bool is_max,

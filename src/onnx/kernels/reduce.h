@@ -35,22 +35,20 @@ int onnx_reduce_run(onnx_node *n, const onnx_exec *ex, onnx_reduce_kind kind,
 /* ArgMax (is_max) / ArgMin: int64 indices along `axis`, keepdims,
  * select_last_index (opset 12) picks the last of equal extremes. */
 int onnx_arg_reshape(onnx_node *n, bool is_max, kh_error *err);
-int onnx_arg_run(onnx_node *n, const onnx_exec *ex, bool is_max,
-                 kh_error *err);
+int onnx_arg_run(onnx_node *n, const onnx_exec *ex, bool is_max, kh_error *err);
 
-#define ONNX_REDUCE_OPERATOR(Name, min, kind)                                \
-    static int Name##_reshape(onnx_node *n, kh_error *err) {                 \
-        return onnx_reduce_reshape(n, kind, err);                            \
-    }                                                                        \
-    static int Name##_run(onnx_node *n, const onnx_exec *ex,                 \
-                          kh_error *err) {                                   \
-        return onnx_reduce_run(n, ex, kind, err);                            \
-    }                                                                        \
-    const onnx_operator onnx_op_##Name = {                                   \
-        .op_type = #Name,                                                    \
-        .min_opset = min,                                                    \
-        .reshape = Name##_reshape,                                           \
-        .run = Name##_run,                                                   \
+#define ONNX_REDUCE_OPERATOR(Name, min, kind)                                  \
+    static int Name##_reshape(onnx_node *n, kh_error *err) {                   \
+        return onnx_reduce_reshape(n, kind, err);                              \
+    }                                                                          \
+    static int Name##_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {  \
+        return onnx_reduce_run(n, ex, kind, err);                              \
+    }                                                                          \
+    const onnx_operator onnx_op_##Name = {                                     \
+        .op_type = #Name,                                                      \
+        .min_opset = min,                                                      \
+        .reshape = Name##_reshape,                                             \
+        .run = Name##_run,                                                     \
     };
 
 #endif

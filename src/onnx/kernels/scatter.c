@@ -7,8 +7,8 @@
 #include "onnx/kernels/axes.h"
 #include "onnx/kernels/broadcast.h"
 
-int onnx_scatter_reduction_read(const onnx_node *n,
-                                onnx_scatter_reduction *out, kh_error *err) {
+int onnx_scatter_reduction_read(const onnx_node *n, onnx_scatter_reduction *out,
+                                kh_error *err) {
     static const struct {
         const char *name;
         onnx_scatter_reduction r;
@@ -27,20 +27,20 @@ int onnx_scatter_reduction_read(const onnx_node *n,
 }
 
 /* Integer add/mul wrap rather than overflow. */
-#define COMBINE(T, ADD, MUL)                                                 \
-    do {                                                                     \
-        T *d = dst;                                                          \
-        const T *s = src;                                                    \
-        for (size_t i = 0; i < n; i++) {                                     \
-            T a = d[i], b = s[i];                                            \
-            switch (r) {                                                     \
-            case ONNX_SCATTER_ADD: d[i] = ADD; break;                        \
-            case ONNX_SCATTER_MUL: d[i] = MUL; break;                        \
-            case ONNX_SCATTER_MAX: d[i] = b > a ? b : a; break;              \
-            case ONNX_SCATTER_MIN: d[i] = b < a ? b : a; break;              \
-            default: d[i] = b; break;                                        \
-            }                                                                \
-        }                                                                    \
+#define COMBINE(T, ADD, MUL)                                                   \
+    do {                                                                       \
+        T *d = dst;                                                            \
+        const T *s = src;                                                      \
+        for (size_t i = 0; i < n; i++) {                                       \
+            T a = d[i], b = s[i];                                              \
+            switch (r) {                                                       \
+            case ONNX_SCATTER_ADD: d[i] = ADD; break;                          \
+            case ONNX_SCATTER_MUL: d[i] = MUL; break;                          \
+            case ONNX_SCATTER_MAX: d[i] = b > a ? b : a; break;                \
+            case ONNX_SCATTER_MIN: d[i] = b < a ? b : a; break;                \
+            default: d[i] = b; break;                                          \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 #define WRAP(T, OP) ((T)((uint64_t)a OP(uint64_t) b))
 
@@ -52,9 +52,15 @@ void onnx_scatter_combine(void *dst, const void *src, onnx_dtype t, size_t n,
     }
     switch (t) {
     case ONNX_FLOAT: COMBINE(float, a + b, a * b); break;
-    case ONNX_INT32: COMBINE(int32_t, WRAP(int32_t, +), WRAP(int32_t, *)); break;
-    case ONNX_INT64: COMBINE(int64_t, WRAP(int64_t, +), WRAP(int64_t, *)); break;
-    case ONNX_UINT8: COMBINE(uint8_t, WRAP(uint8_t, +), WRAP(uint8_t, *)); break;
+    case ONNX_INT32:
+        COMBINE(int32_t, WRAP(int32_t, +), WRAP(int32_t, *));
+        break;
+    case ONNX_INT64:
+        COMBINE(int64_t, WRAP(int64_t, +), WRAP(int64_t, *));
+        break;
+    case ONNX_UINT8:
+        COMBINE(uint8_t, WRAP(uint8_t, +), WRAP(uint8_t, *));
+        break;
     case ONNX_INT8: COMBINE(int8_t, WRAP(int8_t, +), WRAP(int8_t, *)); break;
     case ONNX_BOOL: COMBINE(uint8_t, a | b, a & b); break;
     default: break;
@@ -65,11 +71,14 @@ int onnx_scatter_elements_reshape(onnx_node *n, kh_error *err) {
     const onnx_tensor *x = onnx_node_input(n, 0), *idx = onnx_node_input(n, 1),
                       *upd = onnx_node_input(n, 2);
     if (!x || !idx || !upd)
-        return kh_error_set(err, KH_EINVAL, "data, indices and updates are "
+        return kh_error_set(err, KH_EINVAL,
+                            "data, indices and updates are "
                             "required");
     if (idx->dtype != ONNX_INT64 && idx->dtype != ONNX_INT32)
-        return kh_error_set(err, KH_ETYPE, "indices must be int32 or int64, "
-                            "got %s", onnx_dtype_name(idx->dtype));
+        return kh_error_set(err, KH_ETYPE,
+                            "indices must be int32 or int64, "
+                            "got %s",
+                            onnx_dtype_name(idx->dtype));
     if (upd->dtype != x->dtype)
         return kh_error_set(err, KH_ETYPE, "updates are %s, data is %s",
                             onnx_dtype_name(upd->dtype),
@@ -79,8 +88,8 @@ int onnx_scatter_elements_reshape(onnx_node *n, kh_error *err) {
     if (rc)
         return rc;
     int64_t axis;
-    if ((rc = onnx_axis_normalize(onnx_attr_int(n, "axis", 0), x->rank,
-                                  "axis", &axis, err)))
+    if ((rc = onnx_axis_normalize(onnx_attr_int(n, "axis", 0), x->rank, "axis",
+                                  &axis, err)))
         return rc;
     char si[160], su[160], sx[160];
     bool same = idx->rank == upd->rank && idx->rank == x->rank;

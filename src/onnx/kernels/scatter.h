@@ -16,8 +16,8 @@ typedef enum onnx_scatter_reduction {
 } onnx_scatter_reduction;
 
 /* KH_EUNSUPPORTED naming an unknown reduction. */
-int onnx_scatter_reduction_read(const onnx_node *n,
-                                onnx_scatter_reduction *out, kh_error *err);
+int onnx_scatter_reduction_read(const onnx_node *n, onnx_scatter_reduction *out,
+                                kh_error *err);
 
 /* dst[i] = dst[i] (reduction) src[i] for n elements of type t. */
 void onnx_scatter_combine(void *dst, const void *src, onnx_dtype t, size_t n,
@@ -27,7 +27,6 @@ void onnx_scatter_combine(void *dst, const void *src, onnx_dtype t, size_t n,
  * positions indices give along `axis`. Indices are checked before anything
  * is written (KH_ERANGE). */
 int onnx_scatter_elements_reshape(onnx_node *n, kh_error *err);
-int onnx_scatter_elements_run(onnx_node *n, const onnx_exec *ex,
-                              kh_error *err);
+int onnx_scatter_elements_run(onnx_node *n, const onnx_exec *ex, kh_error *err);
 
 #endif

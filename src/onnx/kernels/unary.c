@@ -45,8 +45,7 @@ static void params_read(const onnx_node *n, onnx_unary_kind kind,
         p->tanh_approximation =
             strcmp(onnx_attr_string(n, "approximate", "none"), "tanh") == 0;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -67,14 +66,14 @@ static inline float softplus(float x) {
     return x > 20.0f ? x : log1pf(expf(x));
 }
 
-#define MAP(EXPR)                                                            \
-    for (size_t i = 0; i < count; i++) {                                     \
-        float x = in[i];                                                     \
-        out[i] = (EXPR);                                                     \
+#define MAP(EXPR)                                                              \
+    for (size_t i = 0; i < count; i++) {                                       \
+        float x = in[i];                                                       \
+        out[i] = (EXPR);                                                       \
     }
 
-static void float_chunk(onnx_unary_kind kind, const unary_params *p,
-                        float *out, const float *in, size_t count) {
+static void float_chunk(onnx_unary_kind kind, const unary_params *p, float *out,
+                        const float *in, size_t count) {
     const float alpha = p->alpha, beta = p->beta, gamma = p->gamma;
     switch (kind) {
     case ONNX_UNARY_ABS: MAP(fabsf(x)); break;
@@ -139,30 +138,29 @@ static void float_chunk(onnx_unary_kind kind, const unary_params *p,
 #undef MAP
 
 /* Integer Abs/Neg wrap at the minimum value instead of overflowing. */
-#define INT_CHUNK(T)                                                         \
-    do {                                                                     \
-        T *o = out_;                                                         \
-        const T *x = in_;                                                    \
-        switch (kind) {                                                      \
-        case ONNX_UNARY_ABS:                                                 \
-            for (size_t i = 0; i < count; i++)                               \
-                o[i] = x[i] < 0 ? (T)(0 - (uint64_t)x[i]) : x[i];            \
-            break;                                                           \
-        case ONNX_UNARY_NEG:                                                 \
-            for (size_t i = 0; i < count; i++)                               \
-                o[i] = (T)(0 - (uint64_t)x[i]);                              \
-            break;                                                           \
-        case ONNX_UNARY_SIGN:                                                \
-            for (size_t i = 0; i < count; i++)                               \
-                o[i] = (T)(x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0);                \
-            break;                                                           \
-        case ONNX_UNARY_RELU:                                                \
-            for (size_t i = 0; i < count; i++)                               \
-                o[i] = x[i] > 0 ? x[i] : 0;                                  \
-            break;                                                           \
-        default:                                                             \
-            break;                                                           \
-        }                                                                    \
+#define INT_CHUNK(T)                                                           \
+    do {                                                                       \
+        T *o = out_;                                                           \
+        const T *x = in_;                                                      \
+        switch (kind) {                                                        \
+        case ONNX_UNARY_ABS:                                                   \
+            for (size_t i = 0; i < count; i++)                                 \
+                o[i] = x[i] < 0 ? (T)(0 - (uint64_t)x[i]) : x[i];              \
+            break;                                                             \
+        case ONNX_UNARY_NEG:                                                   \
+            for (size_t i = 0; i < count; i++)                                 \
+                o[i] = (T)(0 - (uint64_t)x[i]);                                \
+            break;                                                             \
+        case ONNX_UNARY_SIGN:                                                  \
+            for (size_t i = 0; i < count; i++)                                 \
+                o[i] = (T)(x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0);                  \
+            break;                                                             \
+        case ONNX_UNARY_RELU:                                                  \
+            for (size_t i = 0; i < count; i++)                                 \
+                o[i] = x[i] > 0 ? x[i] : 0;                                    \
+            break;                                                             \
+        default: break;                                                        \
+        }                                                                      \
     } while (0)
 
 static bool kind_takes_signed_int(onnx_unary_kind kind) {
@@ -187,7 +185,8 @@ static void unary_task(void *arg, size_t begin, size_t end, int worker) {
         const float *in = (const float *)(const void *)j->in + begin;
         if (kind == ONNX_UNARY_ISNAN || kind == ONNX_UNARY_ISINF) {
             uint8_t *o = j->out + begin;
-            bool pos = j->params.detect_positive, neg = j->params.detect_negative;
+            bool pos = j->params.detect_positive,
+                 neg = j->params.detect_negative;
             if (kind == ONNX_UNARY_ISNAN)
                 for (size_t i = 0; i < count; i++)
                     o[i] = in[i] != in[i];
@@ -226,8 +225,7 @@ static void unary_task(void *arg, size_t begin, size_t end, int worker) {
             o[i] = !x[i];
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -269,12 +267,12 @@ int onnx_unary_run(onnx_node *n, const onnx_exec *ex, onnx_unary_kind kind,
     int rc = unary_check(kind, x->dtype, err);
     if (rc)
         return rc;
-    unary_job job = {.kind = kind, .in_type = x->dtype, .out = y->data,
-                     .in = x->data};
+    unary_job job = {
+        .kind = kind, .in_type = x->dtype, .out = y->data, .in = x->data};
     params_read(n, kind, &job.params);
     /* Transcendental kernels cost more per element: split them finer. */
-    size_t grain = kind >= ONNX_UNARY_SQRT ? ONNX_PARALLEL_GRAIN / 4
-                                           : ONNX_PARALLEL_GRAIN;
+    size_t grain =
+        kind >= ONNX_UNARY_SQRT ? ONNX_PARALLEL_GRAIN / 4 : ONNX_PARALLEL_GRAIN;
     onnx_parallel_range(ex, x->numel, grain, unary_task, &job);
     return KH_OK;
 }

@@ -61,19 +61,18 @@ int onnx_unary_reshape(onnx_node *n, onnx_unary_kind kind, kh_error *err);
 int onnx_unary_run(onnx_node *n, const onnx_exec *ex, onnx_unary_kind kind,
                    kh_error *err);
 
-#define ONNX_UNARY_OPERATOR(Name, min, kind)                                 \
-    static int Name##_reshape(onnx_node *n, kh_error *err) {                 \
-        return onnx_unary_reshape(n, kind, err);                             \
-    }                                                                        \
-    static int Name##_run(onnx_node *n, const onnx_exec *ex,                 \
-                          kh_error *err) {                                   \
-        return onnx_unary_run(n, ex, kind, err);                             \
-    }                                                                        \
-    const onnx_operator onnx_op_##Name = {                                   \
-        .op_type = #Name,                                                    \
-        .min_opset = min,                                                    \
-        .reshape = Name##_reshape,                                           \
-        .run = Name##_run,                                                   \
+#define ONNX_UNARY_OPERATOR(Name, min, kind)                                   \
+    static int Name##_reshape(onnx_node *n, kh_error *err) {                   \
+        return onnx_unary_reshape(n, kind, err);                               \
+    }                                                                          \
+    static int Name##_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {  \
+        return onnx_unary_run(n, ex, kind, err);                               \
+    }                                                                          \
+    const onnx_operator onnx_op_##Name = {                                     \
+        .op_type = #Name,                                                      \
+        .min_opset = min,                                                      \
+        .reshape = Name##_reshape,                                             \
+        .run = Name##_run,                                                     \
     };
 
 #endif

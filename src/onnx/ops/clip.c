@@ -52,9 +52,11 @@ static int clip_reshape(onnx_node *n, kh_error *err) {
     if (!x)
         return kh_error_set(err, KH_EINVAL, "input 0 is required");
     switch (x->dtype) {
-    case ONNX_FLOAT: case ONNX_INT32: case ONNX_INT64: case ONNX_UINT8:
-    case ONNX_INT8:
-        break;
+    case ONNX_FLOAT:
+    case ONNX_INT32:
+    case ONNX_INT64:
+    case ONNX_UINT8:
+    case ONNX_INT8: break;
     default:
         return kh_error_set(err, KH_EUNSUPPORTED, "%s input not supported",
                             onnx_dtype_name(x->dtype));
@@ -74,14 +76,14 @@ typedef struct clip_job {
     int64_t ilo, ihi;
 } clip_job;
 
-#define CLIP_INT(T)                                                          \
-    do {                                                                     \
-        T *o = (T *)j->out;                                                  \
-        const T *x = (const T *)j->in;                                       \
-        for (size_t i = begin; i < end; i++) {                               \
-            int64_t v = x[i];                                                \
-            o[i] = (T)(v < j->ilo ? j->ilo : v > j->ihi ? j->ihi : v);       \
-        }                                                                    \
+#define CLIP_INT(T)                                                            \
+    do {                                                                       \
+        T *o = (T *)j->out;                                                    \
+        const T *x = (const T *)j->in;                                         \
+        for (size_t i = begin; i < end; i++) {                                 \
+            int64_t v = x[i];                                                  \
+            o[i] = (T)(v < j->ilo ? j->ilo : v > j->ihi ? j->ihi : v);         \
+        }                                                                      \
     } while (0)
 
 static void clip_task(void *arg, size_t begin, size_t end, int worker) {
@@ -119,8 +121,8 @@ static int64_t bound_to_i64(double v) {
 
 static int clip_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     const onnx_tensor *x = n->inputs[0];
-    clip_job job = {.type = x->dtype, .out = n->outputs[0]->data,
-                    .in = x->data};
+    clip_job job = {
+        .type = x->dtype, .out = n->outputs[0]->data, .in = x->data};
     int rc = clip_bounds_read(n, ONNX_AT_RUN, &job.b, err);
     if (rc)
         return rc;

@@ -8,9 +8,8 @@
 #include "onnx/kernels/axes.h"
 
 static int compress_layout(const onnx_node *n, const onnx_tensor *x,
-                           const onnx_tensor *cond, size_t *outer,
-                           size_t *len, size_t *inner, int64_t *axis,
-                           kh_error *err) {
+                           const onnx_tensor *cond, size_t *outer, size_t *len,
+                           size_t *inner, int64_t *axis, kh_error *err) {
     const onnx_attr *a = onnx_attr_find(n, "axis");
     if (a) {
         int rc = onnx_axis_normalize(a->i, x->rank, "axis", axis, err);
@@ -26,11 +25,14 @@ static int compress_layout(const onnx_node *n, const onnx_tensor *x,
         *inner = 1;
     }
     if (cond->rank != 1 || cond->dtype != ONNX_BOOL)
-        return kh_error_set(err, KH_ESHAPE, "condition must be a 1-D bool "
+        return kh_error_set(err, KH_ESHAPE,
+                            "condition must be a 1-D bool "
                             "tensor");
     if (cond->numel > *len)
-        return kh_error_set(err, KH_ESHAPE, "condition has %zu entries, the "
-                            "axis %zu", cond->numel, *len);
+        return kh_error_set(err, KH_ESHAPE,
+                            "condition has %zu entries, the "
+                            "axis %zu",
+                            cond->numel, *len);
     return KH_OK;
 }
 
@@ -44,7 +46,8 @@ static size_t count_true(const onnx_tensor *cond) {
 static int compress_reshape(onnx_node *n, kh_error *err) {
     const onnx_tensor *x = onnx_node_input(n, 0), *cond = onnx_node_input(n, 1);
     if (!x || !cond)
-        return kh_error_set(err, KH_EINVAL, "input and condition are "
+        return kh_error_set(err, KH_EINVAL,
+                            "input and condition are "
                             "required");
     size_t outer, len, inner;
     int64_t axis;
@@ -52,7 +55,8 @@ static int compress_reshape(onnx_node *n, kh_error *err) {
     if (rc)
         return rc;
     if (cond->numel && !onnx_tensor_value_known(cond))
-        return kh_error_set(err, KH_EDYNAMIC, "output size depends on the "
+        return kh_error_set(err, KH_EDYNAMIC,
+                            "output size depends on the "
                             "condition");
     int64_t kept = (int64_t)(cond->numel ? count_true(cond) : 0);
     if (axis < 0)

@@ -55,8 +55,8 @@ static int concat_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
         axis += y->rank;
     const size_t esize = onnx_dtype_size(y->dtype);
     const size_t outer = onnx_dims_product(y->dims, 0, (int)axis);
-    const size_t inner = onnx_dims_product(y->dims, (int)axis + 1, y->rank) *
-                         esize;
+    const size_t inner =
+        onnx_dims_product(y->dims, (int)axis + 1, y->rank) * esize;
     unsigned char *dst = y->data;
     for (size_t o = 0; o < outer; o++) {
         for (size_t i = 0; i < n->n_inputs; i++) {

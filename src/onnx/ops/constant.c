@@ -38,12 +38,15 @@ static int constant_init(onnx_node *n, kh_error *err) {
         if (a->t->numel && !a->t->data)
             return kh_error_set(err, KH_EINVAL, "value tensor has no data");
         return KH_OK;
-    case ONNX_ATTR_FLOAT: case ONNX_ATTR_INT: case ONNX_ATTR_FLOATS:
-    case ONNX_ATTR_INTS:
-        return KH_OK;
+    case ONNX_ATTR_FLOAT:
+    case ONNX_ATTR_INT:
+    case ONNX_ATTR_FLOATS:
+    case ONNX_ATTR_INTS: return KH_OK;
     default:
-        return kh_error_set(err, KH_EINVAL, "attribute '%s' has the wrong "
-                            "type", a->name);
+        return kh_error_set(err, KH_EINVAL,
+                            "attribute '%s' has the wrong "
+                            "type",
+                            a->name);
     }
 }
 
@@ -65,8 +68,10 @@ static int constant_reshape(onnx_node *n, kh_error *err) {
     case ONNX_ATTR_INTS:
         return onnx_tensor_reshape(n->outputs[0], ONNX_INT64, 1, &count, err);
     default:
-        return kh_error_set(err, KH_EINVAL, "attribute '%s' has the wrong "
-                            "type", a->name);
+        return kh_error_set(err, KH_EINVAL,
+                            "attribute '%s' has the wrong "
+                            "type",
+                            a->name);
     }
 }
 

@@ -16,8 +16,10 @@ static int constantofshape_init(onnx_node *n, kh_error *err) {
         return kh_error_set(err, KH_EUNSUPPORTED, "%s value",
                             onnx_dtype_name(a->t->dtype));
     if (a->t->numel != 1 || !a->t->data)
-        return kh_error_set(err, KH_EINVAL, "value must have one element, "
-                            "has %zu", a->t->numel);
+        return kh_error_set(err, KH_EINVAL,
+                            "value must have one element, "
+                            "has %zu",
+                            a->t->numel);
     return KH_OK;
 }
 
@@ -27,7 +29,8 @@ static int constantofshape_reshape(onnx_node *n, kh_error *err) {
         return kh_error_set(err, KH_EINVAL, "shape is required");
     int64_t dims[ONNX_MAX_RANK];
     size_t count;
-    int rc = onnx_read_ints(shape, "shape", ONNX_AT_PLAN, dims, ONNX_MAX_RANK, &count, err);
+    int rc = onnx_read_ints(shape, "shape", ONNX_AT_PLAN, dims, ONNX_MAX_RANK,
+                            &count, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < count; i++)

@@ -9,8 +9,10 @@ static int cumsum_axis(const onnx_node *n, const onnx_tensor *x,
     if (!a)
         return kh_error_set(err, KH_EINVAL, "axis input is required");
     if (a->dtype != ONNX_INT32 && a->dtype != ONNX_INT64)
-        return kh_error_set(err, KH_ETYPE, "axis must be int32 or int64, got "
-                            "%s", onnx_dtype_name(a->dtype));
+        return kh_error_set(err, KH_ETYPE,
+                            "axis must be int32 or int64, got "
+                            "%s",
+                            onnx_dtype_name(a->dtype));
     int64_t v;
     int rc = onnx_read_scalar_i64(a, "axis", when, &v, err);
     if (rc)
@@ -36,26 +38,26 @@ static int cumsum_reshape(onnx_node *n, kh_error *err) {
 }
 
 /* For each (outer, inner) line along the axis, a running sum. */
-#define CUMSUM(T, ADD)                                                       \
-    do {                                                                     \
-        const T *src = x->data;                                              \
-        T *dst = y->data;                                                    \
-        for (size_t o = 0; o < outer; o++)                                   \
-            for (size_t i = 0; i < inner; i++) {                             \
-                T acc = 0;                                                   \
-                for (size_t s = 0; s < len; s++) {                           \
-                    size_t k = reverse ? len - 1 - s : s;                    \
-                    size_t at = (o * len + k) * inner + i;                   \
-                    T v = src[at];                                           \
-                    if (exclusive) {                                         \
-                        dst[at] = acc;                                       \
-                        acc = ADD(acc, v);                                   \
-                    } else {                                                 \
-                        acc = ADD(acc, v);                                   \
-                        dst[at] = acc;                                       \
-                    }                                                        \
-                }                                                            \
-            }                                                                \
+#define CUMSUM(T, ADD)                                                         \
+    do {                                                                       \
+        const T *src = x->data;                                                \
+        T *dst = y->data;                                                      \
+        for (size_t o = 0; o < outer; o++)                                     \
+            for (size_t i = 0; i < inner; i++) {                               \
+                T acc = 0;                                                     \
+                for (size_t s = 0; s < len; s++) {                             \
+                    size_t k = reverse ? len - 1 - s : s;                      \
+                    size_t at = (o * len + k) * inner + i;                     \
+                    T v = src[at];                                             \
+                    if (exclusive) {                                           \
+                        dst[at] = acc;                                         \
+                        acc = ADD(acc, v);                                     \
+                    } else {                                                   \
+                        acc = ADD(acc, v);                                     \
+                        dst[at] = acc;                                         \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
     } while (0)
 #define ADD_FLOAT(a, b) ((a) + (b))
 #define ADD_I32(a, b) ((int32_t)((uint32_t)(a) + (uint32_t)(b)))

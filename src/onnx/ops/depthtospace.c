@@ -14,13 +14,14 @@ static int depthtospace_check(const onnx_node *n, const onnx_tensor *x,
         return kh_error_set(err, KH_EINVAL, "mode '%s' (expected DCR or CRD)",
                             mode);
     if (*b <= 0 || *b > 65536)
-        return kh_error_set(err, KH_EINVAL, "blocksize %" PRId64
-                            " must be positive", *b);
+        return kh_error_set(err, KH_EINVAL,
+                            "blocksize %" PRId64 " must be positive", *b);
     if (x->rank != 4)
         return kh_error_set(err, KH_ESHAPE, "input must be 4-D, got rank %d",
                             x->rank);
     if (x->dims[1] % (*b * *b) != 0)
-        return kh_error_set(err, KH_ESHAPE, "channels %" PRId64
+        return kh_error_set(err, KH_ESHAPE,
+                            "channels %" PRId64
                             " are not a multiple of blocksize^2 = %" PRId64,
                             x->dims[1], *b * *b);
     return KH_OK;

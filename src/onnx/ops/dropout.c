@@ -40,7 +40,8 @@ static int dropout_reshape(onnx_node *n, kh_error *err) {
     const onnx_tensor *training = onnx_node_input(n, 2);
     if (training) {
         int64_t on;
-        int rc = onnx_read_scalar_i64(training, "training_mode", ONNX_AT_PLAN, &on, err);
+        int rc = onnx_read_scalar_i64(training, "training_mode", ONNX_AT_PLAN,
+                                      &on, err);
         if (rc)
             return rc;
         double ratio = 0.5;
@@ -54,12 +55,11 @@ static int dropout_reshape(onnx_node *n, kh_error *err) {
             return kh_error_set(err, KH_EUNSUPPORTED,
                                 "training_mode=1 (random dropout)");
     }
-    int rc = onnx_tensor_reshape(n->outputs[0], x->dtype, x->rank, x->dims,
-                                 err);
+    int rc =
+        onnx_tensor_reshape(n->outputs[0], x->dtype, x->rank, x->dims, err);
     onnx_tensor *mask = onnx_node_output(n, 1);
     if (rc == KH_OK && mask)
-        rc = onnx_tensor_reshape(mask, mask_dtype(n, x), x->rank, x->dims,
-                                 err);
+        rc = onnx_tensor_reshape(mask, mask_dtype(n, x), x->rank, x->dims, err);
     return rc;
 }
 

@@ -10,7 +10,8 @@ static int expand_reshape(onnx_node *n, kh_error *err) {
         return kh_error_set(err, KH_EINVAL, "input and shape are required");
     int64_t want[ONNX_MAX_RANK], dims[ONNX_MAX_RANK];
     size_t count;
-    int rc = onnx_read_ints(shape, "shape", ONNX_AT_PLAN, want, ONNX_MAX_RANK, &count, err);
+    int rc = onnx_read_ints(shape, "shape", ONNX_AT_PLAN, want, ONNX_MAX_RANK,
+                            &count, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < count; i++)

@@ -17,9 +17,8 @@ static int flatten_reshape(onnx_node *n, kh_error *err) {
                             axis, x->rank, -x->rank, x->rank);
     if (axis < 0)
         axis += x->rank;
-    int64_t dims[2] = {
-        (int64_t)onnx_dims_product(x->dims, 0, (int)axis),
-        (int64_t)onnx_dims_product(x->dims, (int)axis, x->rank)};
+    int64_t dims[2] = {(int64_t)onnx_dims_product(x->dims, 0, (int)axis),
+                       (int64_t)onnx_dims_product(x->dims, (int)axis, x->rank)};
     return onnx_tensor_reshape(n->outputs[0], x->dtype, 2, dims, err);
 }
 

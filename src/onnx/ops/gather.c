@@ -12,8 +12,10 @@ static int gather_reshape(onnx_node *n, kh_error *err) {
     if (!x || !idx)
         return kh_error_set(err, KH_EINVAL, "data and indices are required");
     if (idx->dtype != ONNX_INT64 && idx->dtype != ONNX_INT32)
-        return kh_error_set(err, KH_ETYPE, "indices must be int32 or int64, "
-                            "got %s", onnx_dtype_name(idx->dtype));
+        return kh_error_set(err, KH_ETYPE,
+                            "indices must be int32 or int64, "
+                            "got %s",
+                            onnx_dtype_name(idx->dtype));
     int64_t axis;
     int rc = onnx_axis_normalize(onnx_attr_int(n, "axis", 0), x->rank, "axis",
                                  &axis, err);

@@ -11,8 +11,10 @@ static int gatherelements_reshape(onnx_node *n, kh_error *err) {
     if (!x || !idx)
         return kh_error_set(err, KH_EINVAL, "data and indices are required");
     if (idx->dtype != ONNX_INT64 && idx->dtype != ONNX_INT32)
-        return kh_error_set(err, KH_ETYPE, "indices must be int32 or int64, "
-                            "got %s", onnx_dtype_name(idx->dtype));
+        return kh_error_set(err, KH_ETYPE,
+                            "indices must be int32 or int64, "
+                            "got %s",
+                            onnx_dtype_name(idx->dtype));
     int64_t axis;
     int rc = onnx_axis_normalize(onnx_attr_int(n, "axis", 0), x->rank, "axis",
                                  &axis, err);
@@ -33,30 +35,30 @@ static int gatherelements_reshape(onnx_node *n, kh_error *err) {
                                err);
 }
 
-#define GATHER_ELEMENTS(T)                                                   \
-    do {                                                                     \
-        const T *src = x->data;                                              \
-        T *dst = y->data;                                                    \
-        for (size_t i = 0; i < idx->numel; i++) {                            \
-            int64_t j = onnx_tensor_get_i64(idx, i);                         \
-            if (j < -dim || j >= dim)                                        \
-                return kh_error_set(err, KH_ERANGE,                          \
-                                    "index %" PRId64 " (at %zu) is out of "  \
-                                    "range for axis %" PRId64                \
-                                    " of size %" PRId64,                     \
-                                    j, i, axis, dim);                        \
-            if (j < 0)                                                       \
-                j += dim;                                                    \
-            int64_t off = 0;                                                 \
-            for (int d = 0; d < x->rank; d++)                                \
-                off += (d == axis ? j : coord[d]) * strides[d];              \
-            dst[i] = src[off];                                               \
-            for (int d = x->rank - 1; d >= 0; d--) {                         \
-                if (++coord[d] < idx->dims[d])                               \
-                    break;                                                   \
-                coord[d] = 0;                                                \
-            }                                                                \
-        }                                                                    \
+#define GATHER_ELEMENTS(T)                                                     \
+    do {                                                                       \
+        const T *src = x->data;                                                \
+        T *dst = y->data;                                                      \
+        for (size_t i = 0; i < idx->numel; i++) {                              \
+            int64_t j = onnx_tensor_get_i64(idx, i);                           \
+            if (j < -dim || j >= dim)                                          \
+                return kh_error_set(err, KH_ERANGE,                            \
+                                    "index %" PRId64 " (at %zu) is out of "    \
+                                    "range for axis %" PRId64                  \
+                                    " of size %" PRId64,                       \
+                                    j, i, axis, dim);                          \
+            if (j < 0)                                                         \
+                j += dim;                                                      \
+            int64_t off = 0;                                                   \
+            for (int d = 0; d < x->rank; d++)                                  \
+                off += (d == axis ? j : coord[d]) * strides[d];                \
+            dst[i] = src[off];                                                 \
+            for (int d = x->rank - 1; d >= 0; d--) {                           \
+                if (++coord[d] < idx->dims[d])                                 \
+                    break;                                                     \
+                coord[d] = 0;                                                  \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
 static int gatherelements_run(onnx_node *n, const onnx_exec *ex,

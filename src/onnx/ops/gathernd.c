@@ -17,18 +17,21 @@ static int gathernd_check(const onnx_node *n, const onnx_tensor *x,
     if (x->rank < 1 || idx->rank < 1)
         return kh_error_set(err, KH_ESHAPE, "data and indices need rank >= 1");
     if (*b < 0 || *b >= idx->rank || *b >= x->rank)
-        return kh_error_set(err, KH_ERANGE, "batch_dims %" PRId64
+        return kh_error_set(err, KH_ERANGE,
+                            "batch_dims %" PRId64
                             " must be below both ranks (%d, %d)",
                             *b, x->rank, idx->rank);
     *k = idx->dims[idx->rank - 1];
     if (*k < 1 || *k > x->rank - *b)
-        return kh_error_set(err, KH_ESHAPE, "index tuples of length %" PRId64
-                            " for data of rank %d with %" PRId64
-                            " batch dims", *k, x->rank, *b);
+        return kh_error_set(err, KH_ESHAPE,
+                            "index tuples of length %" PRId64
+                            " for data of rank %d with %" PRId64 " batch dims",
+                            *k, x->rank, *b);
     for (int d = 0; d < *b; d++)
         if (x->dims[d] != idx->dims[d]) {
             char sx[160], si[160];
-            return kh_error_set(err, KH_ESHAPE, "batch dims of data %s and "
+            return kh_error_set(err, KH_ESHAPE,
+                                "batch dims of data %s and "
                                 "indices %s differ",
                                 onnx_shape_str(x, sx, sizeof sx),
                                 onnx_shape_str(idx, si, sizeof si));

@@ -25,8 +25,7 @@ static bool is_nonzero(const onnx_tensor *x, size_t i, size_t esize) {
     static const unsigned char zero[8];
     if (x->dtype == ONNX_FLOAT)
         return ((const float *)x->data)[i] != 0;
-    return memcmp((const unsigned char *)x->data + i * esize, zero, esize) !=
-           0;
+    return memcmp((const unsigned char *)x->data + i * esize, zero, esize) != 0;
 }
 
 static int nonzero_reshape(onnx_node *n, kh_error *err) {
@@ -38,7 +37,8 @@ static int nonzero_reshape(onnx_node *n, kh_error *err) {
         return kh_error_set(err, KH_EUNSUPPORTED, "%s input not supported",
                             onnx_dtype_name(x->dtype));
     if (x->numel && !onnx_tensor_value_known(x))
-        return kh_error_set(err, KH_EDYNAMIC, "output size depends on the "
+        return kh_error_set(err, KH_EDYNAMIC,
+                            "output size depends on the "
                             "input values");
     int64_t dims[2] = {x->rank, (int64_t)(x->numel ? count_nonzero(x) : 0)};
     return onnx_tensor_reshape(n->outputs[0], ONNX_INT64, 2, dims, err);

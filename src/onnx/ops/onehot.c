@@ -8,8 +8,8 @@
 #include "onnx/kernels/axes.h"
 #include "onnx/kernels/copy.h"
 
-static int onehot_depth(const onnx_node *n, onnx_read_when when,
-                        int64_t *depth, kh_error *err) {
+static int onehot_depth(const onnx_node *n, onnx_read_when when, int64_t *depth,
+                        kh_error *err) {
     double d;
     int rc = onnx_read_scalar_f64(n->inputs[1], "depth", when, &d, err);
     if (rc)
@@ -31,11 +31,14 @@ static int onehot_reshape(onnx_node *n, kh_error *err) {
     const onnx_tensor *depth_t = onnx_node_input(n, 1);
     const onnx_tensor *values = onnx_node_input(n, 2);
     if (!idx || !depth_t || !values)
-        return kh_error_set(err, KH_EINVAL, "indices, depth and values are "
+        return kh_error_set(err, KH_EINVAL,
+                            "indices, depth and values are "
                             "required");
     if (values->numel != 2)
-        return kh_error_set(err, KH_ESHAPE, "values must have 2 elements, "
-                            "has %zu", values->numel);
+        return kh_error_set(err, KH_ESHAPE,
+                            "values must have 2 elements, "
+                            "has %zu",
+                            values->numel);
     if (idx->rank + 1 > ONNX_MAX_RANK)
         return kh_error_set(err, KH_ELIMIT, "output rank exceeds %d",
                             ONNX_MAX_RANK);

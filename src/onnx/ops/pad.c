@@ -12,7 +12,12 @@
 #include "onnx/kernels/cast.h"
 #include "onnx/kernels/copy.h"
 
-typedef enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } pad_mode;
+typedef enum pad_mode {
+    PAD_CONSTANT,
+    PAD_REFLECT,
+    PAD_EDGE,
+    PAD_WRAP
+} pad_mode;
 
 static int pad_mode_read(const onnx_node *n, pad_mode *mode, kh_error *err) {
     const char *m = onnx_attr_string(n, "mode", "constant");
@@ -41,16 +46,16 @@ static int pad_amounts(const onnx_node *n, const onnx_tensor *x,
     int64_t pads[2 * ONNX_MAX_RANK], axes[ONNX_MAX_RANK];
     size_t count, n_axes = 0;
     bool present;
-    int rc = onnx_ints_from_input_or_attr(n, 1, "pads", when, pads,
-                                          2 * ONNX_MAX_RANK, &count, &present,
-                                          err);
+    int rc = onnx_ints_from_input_or_attr(
+        n, 1, "pads", when, pads, 2 * ONNX_MAX_RANK, &count, &present, err);
     if (rc)
         return rc;
     if (!present)
         return kh_error_set(err, KH_EINVAL, "pads are required");
     const onnx_tensor *axes_t = onnx_node_input(n, 3);
     if (axes_t) {
-        rc = onnx_read_ints(axes_t, "axes", when, axes, ONNX_MAX_RANK, &n_axes, err);
+        rc = onnx_read_ints(axes_t, "axes", when, axes, ONNX_MAX_RANK, &n_axes,
+                            err);
         if (rc)
             return rc;
         bool mask[ONNX_MAX_RANK];
@@ -128,12 +133,9 @@ static int64_t pad_source(pad_mode mode, int64_t o, int64_t begin,
     if (i >= 0 && i < dim)
         return i;
     switch (mode) {
-    case PAD_CONSTANT:
-        return -1;
-    case PAD_EDGE:
-        return i < 0 ? 0 : dim - 1;
-    case PAD_WRAP:
-        return ((i % dim) + dim) % dim;
+    case PAD_CONSTANT: return -1;
+    case PAD_EDGE: return i < 0 ? 0 : dim - 1;
+    case PAD_WRAP: return ((i % dim) + dim) % dim;
     case PAD_REFLECT: {
         if (dim == 1)
             return 0;
@@ -146,14 +148,14 @@ static int64_t pad_source(pad_mode mode, int64_t o, int64_t begin,
     return -1;
 }
 
-#define PAD_ROW(T)                                                           \
-    do {                                                                     \
-        T *d = (T *)(void *)dst;                                             \
-        const T *s = (const T *)(const void *)src;                           \
-        T v;                                                                 \
-        memcpy(&v, value, sizeof v);                                         \
-        for (int64_t o = 0; o < cols; o++)                                   \
-            d[o] = map[o] < 0 ? v : s[map[o]];                               \
+#define PAD_ROW(T)                                                             \
+    do {                                                                       \
+        T *d = (T *)(void *)dst;                                               \
+        const T *s = (const T *)(const void *)src;                             \
+        T v;                                                                   \
+        memcpy(&v, value, sizeof v);                                           \
+        for (int64_t o = 0; o < cols; o++)                                     \
+            d[o] = map[o] < 0 ? v : s[map[o]];                                 \
     } while (0)
 
 static int pad_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {

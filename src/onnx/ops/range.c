@@ -11,11 +11,14 @@ static int range_count(const onnx_node *n, int64_t *count, kh_error *err) {
     const onnx_tensor *s = onnx_node_input(n, 0), *l = onnx_node_input(n, 1),
                       *d = onnx_node_input(n, 2);
     if (!s || !l || !d)
-        return kh_error_set(err, KH_EINVAL, "start, limit and delta are "
+        return kh_error_set(err, KH_EINVAL,
+                            "start, limit and delta are "
                             "required");
     if (s->dtype != l->dtype || s->dtype != d->dtype)
-        return kh_error_set(err, KH_ETYPE, "start, limit and delta types "
-                            "differ (%s, %s, %s)", onnx_dtype_name(s->dtype),
+        return kh_error_set(err, KH_ETYPE,
+                            "start, limit and delta types "
+                            "differ (%s, %s, %s)",
+                            onnx_dtype_name(s->dtype),
                             onnx_dtype_name(l->dtype),
                             onnx_dtype_name(d->dtype));
     if (s->dtype != ONNX_FLOAT && s->dtype != ONNX_INT32 &&
@@ -25,15 +28,16 @@ static int range_count(const onnx_node *n, int64_t *count, kh_error *err) {
     int rc;
     if (s->dtype == ONNX_FLOAT) {
         double start, limit, delta;
-        if ((rc = onnx_read_scalar_f64(s, "start", ONNX_AT_PLAN, &start, err)) ||
-            (rc = onnx_read_scalar_f64(l, "limit", ONNX_AT_PLAN, &limit, err)) ||
+        if ((rc =
+                 onnx_read_scalar_f64(s, "start", ONNX_AT_PLAN, &start, err)) ||
+            (rc =
+                 onnx_read_scalar_f64(l, "limit", ONNX_AT_PLAN, &limit, err)) ||
             (rc = onnx_read_scalar_f64(d, "delta", ONNX_AT_PLAN, &delta, err)))
             return rc;
         if (delta == 0 || delta != delta)
             return kh_error_set(err, KH_EINVAL, "delta must not be 0 or NaN");
         /* In float, as the reference computes it. */
-        double c = ceil((double)(((float)limit - (float)start) /
-                                 (float)delta));
+        double c = ceil((double)(((float)limit - (float)start) / (float)delta));
         if (!(c < 9.2e18))
             return kh_error_set(err, KH_ELIMIT, "range of %g elements", c);
         *count = c > 0 ? (int64_t)c : 0;
@@ -88,8 +92,8 @@ static int range_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
         int64_t start = onnx_tensor_get_i64(n->inputs[0], 0);
         int64_t delta = onnx_tensor_get_i64(n->inputs[2], 0);
         for (size_t i = 0; i < count; i++) {
-            int64_t v = (int64_t)((uint64_t)start + (uint64_t)i *
-                                                        (uint64_t)delta);
+            int64_t v =
+                (int64_t)((uint64_t)start + (uint64_t)i * (uint64_t)delta);
             if (y->dtype == ONNX_INT32)
                 ((int32_t *)y->data)[i] = (int32_t)v;
             else
@@ -97,8 +101,7 @@ static int range_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return KH_OK;
 }

@@ -1,5 +1,5 @@
-/* ReduceSumSquare: axes attribute or input, keepdims, noop_with_empty_axes; shared
- * kernel in kernels/reduce.c. */
+/* ReduceSumSquare: axes attribute or input, keepdims, noop_with_empty_axes;
+ * shared kernel in kernels/reduce.c. */
 #include "onnx/kernels/reduce.h"
 
 ONNX_REDUCE_OPERATOR(ReduceSumSquare, 1, ONNX_REDUCE_SUM_SQUARE)

@@ -12,9 +12,8 @@ static int reshape_reshape(onnx_node *n, kh_error *err) {
     int64_t shape[ONNX_MAX_RANK];
     size_t count;
     bool present;
-    int rc = onnx_ints_from_input_or_attr(n, 1, "shape", ONNX_AT_PLAN,
-                                          shape, ONNX_MAX_RANK,
-                                          &count, &present, err);
+    int rc = onnx_ints_from_input_or_attr(n, 1, "shape", ONNX_AT_PLAN, shape,
+                                          ONNX_MAX_RANK, &count, &present, err);
     if (rc)
         return rc;
     if (!present)
@@ -43,18 +42,20 @@ static int reshape_reshape(onnx_node *n, kh_error *err) {
             continue;
         } else if (d < -1) {
             return kh_error_set(err, KH_ESHAPE,
-                                "shape[%zu] is %" PRId64 " (must be >= -1)",
-                                i, d);
+                                "shape[%zu] is %" PRId64 " (must be >= -1)", i,
+                                d);
         }
         dims[i] = d;
         has_zero |= d == 0;
         if (__builtin_mul_overflow(known, (uint64_t)d, &known))
-            return kh_error_set(err, KH_ELIMIT, "shape element count "
+            return kh_error_set(err, KH_ELIMIT,
+                                "shape element count "
                                 "overflows");
     }
     if (infer >= 0) {
         if (has_zero)
-            return kh_error_set(err, KH_ESHAPE, "cannot infer -1 next to a "
+            return kh_error_set(err, KH_ESHAPE,
+                                "cannot infer -1 next to a "
                                 "zero dimension (allowzero=1)");
         if (x->numel % known != 0)
             return kh_error_set(err, KH_ESHAPE,
@@ -75,8 +76,7 @@ static int reshape_reshape(onnx_node *n, kh_error *err) {
                             onnx_shape_str(x, xs, sizeof xs), x->numel,
                             onnx_shape_str(&want, ws, sizeof ws), known);
     }
-    return onnx_tensor_reshape(n->outputs[0], x->dtype, (int)count, dims,
-                               err);
+    return onnx_tensor_reshape(n->outputs[0], x->dtype, (int)count, dims, err);
 }
 
 static int reshape_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {

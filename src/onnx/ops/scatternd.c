@@ -17,7 +17,8 @@ static int scatternd_reshape(onnx_node *n, kh_error *err) {
     const onnx_tensor *x = onnx_node_input(n, 0), *idx = onnx_node_input(n, 1),
                       *upd = onnx_node_input(n, 2);
     if (!x || !idx || !upd)
-        return kh_error_set(err, KH_EINVAL, "data, indices and updates are "
+        return kh_error_set(err, KH_EINVAL,
+                            "data, indices and updates are "
                             "required");
     if (idx->dtype != ONNX_INT64)
         return kh_error_set(err, KH_ETYPE, "indices must be int64, got %s",
@@ -30,8 +31,10 @@ static int scatternd_reshape(onnx_node *n, kh_error *err) {
         return kh_error_set(err, KH_ESHAPE, "indices need rank >= 1");
     int64_t k = idx->dims[idx->rank - 1];
     if (k < 1 || k > x->rank)
-        return kh_error_set(err, KH_ESHAPE, "index tuples of length %" PRId64
-                            " for data of rank %d", k, x->rank);
+        return kh_error_set(err, KH_ESHAPE,
+                            "index tuples of length %" PRId64
+                            " for data of rank %d",
+                            k, x->rank);
     /* updates = indices.shape[:-1] + data.shape[k:] */
     bool ok = upd->rank == idx->rank - 1 + x->rank - (int)k;
     for (int d = 0; ok && d < idx->rank - 1; d++)

@@ -14,15 +14,15 @@ typedef struct slice_plan {
 } slice_plan;
 
 static int read_list(const onnx_node *n, size_t input, const char *name,
-                     onnx_read_when when, int64_t *out, size_t *count, bool *present,
-                     kh_error *err) {
+                     onnx_read_when when, int64_t *out, size_t *count,
+                     bool *present, kh_error *err) {
     /* Opset 10 moved every list to inputs; a model never mixes the two. */
     size_t from = n->n_inputs > 1 ? input : SIZE_MAX;
-    int rc = onnx_ints_from_input_or_attr(n, from, name, when, out, ONNX_MAX_RANK,
-                                          count, present, err);
+    int rc = onnx_ints_from_input_or_attr(n, from, name, when, out,
+                                          ONNX_MAX_RANK, count, present, err);
     if (rc == KH_ELIMIT)
-        return kh_error_set(err, KH_ELIMIT, "%s has more than %d values",
-                            name, ONNX_MAX_RANK);
+        return kh_error_set(err, KH_ELIMIT, "%s has more than %d values", name,
+                            ONNX_MAX_RANK);
     return rc;
 }
 
@@ -34,7 +34,8 @@ static int slice_plan_make(const onnx_node *n, const onnx_tensor *x,
     size_t n_starts, n_ends, n_axes, n_steps;
     bool has_starts, has_ends, has_axes, has_steps;
     int rc;
-    if ((rc = read_list(n, 1, "starts", when, starts, &n_starts, &has_starts, err)) ||
+    if ((rc = read_list(n, 1, "starts", when, starts, &n_starts, &has_starts,
+                        err)) ||
         (rc = read_list(n, 2, "ends", when, ends, &n_ends, &has_ends, err)) ||
         (rc = read_list(n, 3, "axes", when, axes, &n_axes, &has_axes, err)))
         return rc;
@@ -46,17 +47,17 @@ static int slice_plan_make(const onnx_node *n, const onnx_tensor *x,
     if (!has_starts || !has_ends)
         return kh_error_set(err, KH_EINVAL, "starts and ends are required");
     if (n_starts != n_ends)
-        return kh_error_set(err, KH_ESHAPE, "%zu starts but %zu ends",
-                            n_starts, n_ends);
+        return kh_error_set(err, KH_ESHAPE, "%zu starts but %zu ends", n_starts,
+                            n_ends);
     if (has_axes && n_axes != n_starts)
         return kh_error_set(err, KH_ESHAPE, "%zu axes for %zu starts", n_axes,
                             n_starts);
     if (has_steps && n_steps != n_starts)
-        return kh_error_set(err, KH_ESHAPE, "%zu steps for %zu starts",
-                            n_steps, n_starts);
+        return kh_error_set(err, KH_ESHAPE, "%zu steps for %zu starts", n_steps,
+                            n_starts);
     if (n_starts > (size_t)x->rank)
-        return kh_error_set(err, KH_ESHAPE, "%zu starts for rank %d",
-                            n_starts, x->rank);
+        return kh_error_set(err, KH_ESHAPE, "%zu starts for rank %d", n_starts,
+                            x->rank);
     if (!has_axes)
         for (size_t i = 0; i < n_starts; i++)
             axes[i] = (int64_t)i;
@@ -89,17 +90,19 @@ static int slice_plan_make(const onnx_node *n, const onnx_tensor *x,
         } else if (step > 0) {
             start = start < 0 ? 0 : start > dim ? dim : start;
             end = end < 0 ? 0 : end > dim ? dim : end;
-            count = end <= start ? 0
-                                 : (int64_t)(((uint64_t)(end - start) +
-                                              (uint64_t)step - 1) /
-                                             (uint64_t)step);
+            count =
+                end <= start
+                    ? 0
+                    : (int64_t)(((uint64_t)(end - start) + (uint64_t)step - 1) /
+                                (uint64_t)step);
         } else {
             start = start < 0 ? 0 : start > dim - 1 ? dim - 1 : start;
             end = end < -1 ? -1 : end > dim - 1 ? dim - 1 : end;
             uint64_t back = 0 - (uint64_t)step; /* -step without overflow */
-            count = start <= end ? 0
-                                 : (int64_t)(((uint64_t)(start - end) + back -
-                                              1) / back);
+            count =
+                start <= end
+                    ? 0
+                    : (int64_t)(((uint64_t)(start - end) + back - 1) / back);
         }
         plan->dims[d] = count;
         if (count > 0)
@@ -134,8 +137,8 @@ static int slice_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
         return rc;
     const size_t esize = onnx_dtype_size(x->dtype);
     onnx_strided_copy(ex, y->data,
-                      (const unsigned char *)x->data + plan.offset *
-                                                           (int64_t)esize,
+                      (const unsigned char *)x->data +
+                          plan.offset * (int64_t)esize,
                       esize, x->rank, plan.dims, plan.strides);
     return KH_OK;
 }

@@ -8,14 +8,15 @@ static int spacetodepth_check(const onnx_node *n, const onnx_tensor *x,
                               int64_t *b, kh_error *err) {
     *b = onnx_attr_int(n, "blocksize", 0);
     if (*b <= 0 || *b > 65536)
-        return kh_error_set(err, KH_EINVAL, "blocksize %" PRId64
-                            " must be positive", *b);
+        return kh_error_set(err, KH_EINVAL,
+                            "blocksize %" PRId64 " must be positive", *b);
     if (x->rank != 4)
         return kh_error_set(err, KH_ESHAPE, "input must be 4-D, got rank %d",
                             x->rank);
     if (x->dims[2] % *b || x->dims[3] % *b)
-        return kh_error_set(err, KH_ESHAPE, "height %" PRId64 " and width %"
-                            PRId64 " must be multiples of blocksize %" PRId64,
+        return kh_error_set(err, KH_ESHAPE,
+                            "height %" PRId64 " and width %" PRId64
+                            " must be multiples of blocksize %" PRId64,
                             x->dims[2], x->dims[3], *b);
     return KH_OK;
 }

@@ -56,13 +56,15 @@ static int split_sizes(const onnx_node *n, const onnx_tensor *x,
             if (sizes[i] < 0 || sizes[i] > dim)
                 return kh_error_set(err, KH_ESHAPE,
                                     "split[%zu] = %" PRId64 " is outside "
-                                    "0..%" PRId64, i, sizes[i], dim);
+                                    "0..%" PRId64,
+                                    i, sizes[i], dim);
             sum += sizes[i];
         }
         if (sum != dim)
             return kh_error_set(err, KH_ESHAPE,
                                 "split sizes sum to %" PRId64 ", axis %" PRId64
-                                " has %" PRId64, sum, *axis, dim);
+                                " has %" PRId64,
+                                sum, *axis, dim);
         return KH_OK;
     }
     const onnx_attr *num = onnx_attr_find(n, "num_outputs");

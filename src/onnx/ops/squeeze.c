@@ -12,9 +12,8 @@ static int squeeze_reshape(onnx_node *n, kh_error *err) {
     int64_t axes[ONNX_MAX_RANK];
     size_t count;
     bool present, mask[ONNX_MAX_RANK];
-    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", ONNX_AT_PLAN,
-                                          axes, ONNX_MAX_RANK,
-                                          &count, &present, err);
+    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", ONNX_AT_PLAN, axes,
+                                          ONNX_MAX_RANK, &count, &present, err);
     if (rc)
         return rc;
     if (count == 0) {

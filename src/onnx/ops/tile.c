@@ -12,7 +12,8 @@ static int read_repeats(const onnx_node *n, const onnx_tensor *x,
     if (!r)
         return kh_error_set(err, KH_EINVAL, "repeats are required");
     size_t count;
-    int rc = onnx_read_ints(r, "repeats", when, repeats, ONNX_MAX_RANK, &count, err);
+    int rc =
+        onnx_read_ints(r, "repeats", when, repeats, ONNX_MAX_RANK, &count, err);
     if (rc)
         return rc;
     if ((int)count != x->rank)
@@ -37,8 +38,10 @@ static int tile_reshape(onnx_node *n, kh_error *err) {
         return rc;
     for (int i = 0; i < x->rank; i++)
         if (__builtin_mul_overflow(x->dims[i], repeats[i], &dims[i]))
-            return kh_error_set(err, KH_ELIMIT, "output dimension %d "
-                                "overflows", i);
+            return kh_error_set(err, KH_ELIMIT,
+                                "output dimension %d "
+                                "overflows",
+                                i);
     return onnx_tensor_reshape(n->outputs[0], x->dtype, x->rank, dims, err);
 }
 

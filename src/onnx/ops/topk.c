@@ -16,12 +16,12 @@ typedef struct topk_item {
     int64_t index;
 } topk_item;
 
-#define TOPK_COMPARE(name, FIELD, BEFORE)                                    \
-    static int name(const void *pa, const void *pb) {                        \
-        const topk_item *a = pa, *b = pb;                                    \
-        if (a->v.FIELD != b->v.FIELD)                                        \
-            return (a->v.FIELD BEFORE b->v.FIELD) ? -1 : 1;                  \
-        return a->index < b->index ? -1 : a->index > b->index;               \
+#define TOPK_COMPARE(name, FIELD, BEFORE)                                      \
+    static int name(const void *pa, const void *pb) {                          \
+        const topk_item *a = pa, *b = pb;                                      \
+        if (a->v.FIELD != b->v.FIELD)                                          \
+            return (a->v.FIELD BEFORE b->v.FIELD) ? -1 : 1;                    \
+        return a->index < b->index ? -1 : a->index > b->index;                 \
     }
 TOPK_COMPARE(float_largest, f, >)
 TOPK_COMPARE(float_smallest, f, <)
@@ -31,8 +31,8 @@ TOPK_COMPARE(int_smallest, i, <)
 static int topk_read(const onnx_node *n, const onnx_tensor *x,
                      onnx_read_when when, int64_t *k, int64_t *axis,
                      kh_error *err) {
-    int rc = onnx_axis_normalize(onnx_attr_int(n, "axis", -1), x->rank,
-                                 "axis", axis, err);
+    int rc = onnx_axis_normalize(onnx_attr_int(n, "axis", -1), x->rank, "axis",
+                                 axis, err);
     if (rc)
         return rc;
     const onnx_tensor *kt = onnx_node_input(n, 1);
@@ -49,8 +49,10 @@ static int topk_read(const onnx_node *n, const onnx_tensor *x,
         *k = onnx_attr_int(n, "k", -1);
     }
     if (*k < 0 || *k > x->dims[*axis])
-        return kh_error_set(err, KH_ERANGE, "k = %" PRId64 " is outside "
-                            "0..%" PRId64, *k, x->dims[*axis]);
+        return kh_error_set(err, KH_ERANGE,
+                            "k = %" PRId64 " is outside "
+                            "0..%" PRId64,
+                            *k, x->dims[*axis]);
     return KH_OK;
 }
 
@@ -109,10 +111,9 @@ static int topk_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
             qsort(items, len, sizeof *items, cmp);
             for (size_t j = 0; j < (size_t)k; j++) {
                 size_t at = (o * (size_t)k + j) * inner + i;
-                const unsigned char *src = (const unsigned char *)x->data +
-                                           ((o * len + (size_t)items[j].index) *
-                                                inner +
-                                            i) * esize;
+                const unsigned char *src =
+                    (const unsigned char *)x->data +
+                    ((o * len + (size_t)items[j].index) * inner + i) * esize;
                 memcpy((unsigned char *)values->data + at * esize, src, esize);
                 if (indices)
                     ((int64_t *)indices->data)[at] = items[j].index;

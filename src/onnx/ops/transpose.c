@@ -24,8 +24,8 @@ static int read_perm(const onnx_node *n, const onnx_tensor *x, int64_t *perm,
         if (rc)
             return rc;
         if (seen[a])
-            return kh_error_set(err, KH_EINVAL,
-                                "perm repeats axis %" PRId64, a);
+            return kh_error_set(err, KH_EINVAL, "perm repeats axis %" PRId64,
+                                a);
         seen[a] = true;
         perm[i] = a;
     }

@@ -21,8 +21,10 @@ static int trilu_reshape(onnx_node *n, kh_error *err) {
     if (!x)
         return kh_error_set(err, KH_EINVAL, "input 0 is required");
     if (x->rank < 2)
-        return kh_error_set(err, KH_ESHAPE, "input must have rank >= 2, got "
-                            "%d", x->rank);
+        return kh_error_set(err, KH_ESHAPE,
+                            "input must have rank >= 2, got "
+                            "%d",
+                            x->rank);
     const onnx_tensor *k = onnx_node_input(n, 1);
     if (k && k->numel != 1)
         return kh_error_set(err, KH_ESHAPE, "k must be a scalar");

@@ -11,11 +11,10 @@ static int unsqueeze_reshape(onnx_node *n, kh_error *err) {
     int64_t axes[ONNX_MAX_RANK];
     size_t count;
     bool present, mask[ONNX_MAX_RANK];
-    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", ONNX_AT_PLAN,
-                                          axes, ONNX_MAX_RANK,
-                                          &count, &present, err);
-    if (rc == KH_ELIMIT || (rc == KH_OK && x->rank + (int)count >
-                                               ONNX_MAX_RANK))
+    int rc = onnx_ints_from_input_or_attr(n, 1, "axes", ONNX_AT_PLAN, axes,
+                                          ONNX_MAX_RANK, &count, &present, err);
+    if (rc == KH_ELIMIT ||
+        (rc == KH_OK && x->rank + (int)count > ONNX_MAX_RANK))
         return kh_error_set(err, KH_ELIMIT, "output rank exceeds %d",
                             ONNX_MAX_RANK);
     if (rc)

@@ -12,15 +12,15 @@ typedef struct where_ctx {
     int64_t sc, sx, sy;
 } where_ctx;
 
-#define SELECT_ROW(T)                                                        \
-    do {                                                                     \
-        T *o = (T *)(void *)(c->out + (size_t)off[0] * sizeof(T));           \
-        const uint8_t *k = c->cond + off[1];                                 \
-        const T *a = (const T *)(const void *)c->x + off[2];                 \
-        const T *b = (const T *)(const void *)c->y + off[3];                 \
-        for (size_t i = 0; i < count; i++)                                   \
-            o[i] = k[(int64_t)i * c->sc] ? a[(int64_t)i * c->sx]             \
-                                         : b[(int64_t)i * c->sy];            \
+#define SELECT_ROW(T)                                                          \
+    do {                                                                       \
+        T *o = (T *)(void *)(c->out + (size_t)off[0] * sizeof(T));             \
+        const uint8_t *k = c->cond + off[1];                                   \
+        const T *a = (const T *)(const void *)c->x + off[2];                   \
+        const T *b = (const T *)(const void *)c->y + off[3];                   \
+        for (size_t i = 0; i < count; i++)                                     \
+            o[i] = k[(int64_t)i * c->sc] ? a[(int64_t)i * c->sx]               \
+                                         : b[(int64_t)i * c->sy];              \
     } while (0)
 
 static void where_row(void *ctx, const int64_t *off, size_t count) {
