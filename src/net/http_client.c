@@ -1,5 +1,6 @@
-/* http_client.c - kh_http_client_do on libcurl: one blocking request on its
- * own easy handle, so calls on several threads never share state. */
+/* http_client.c - kh_http_client_do on libcurl: one blocking request on the
+ * calling thread's own easy handle, so calls on several threads never share
+ * state and calls on one thread reuse connections. */
 #include "net/http.h"
 
 #include <curl/curl.h>
@@ -17,8 +18,35 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
+static pthread_key_t thread_handle_key;
+
+static void thread_handle_destroy(void *curl) {
+    curl_easy_cleanup(curl);
+}
+
 static void curl_init_once(void) {
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_init_result == CURLE_OK &&
+        pthread_key_create(&thread_handle_key, thread_handle_destroy) != 0)
+        curl_init_result = CURLE_FAILED_INIT;
+}
+
+/* The calling thread's easy handle, reset for a new request. One per thread
+ * keeps its connection cache: repeated requests to the same peer (a broker
+ * delivering to a subscriber) reuse the connection instead of paying a TCP
+ * handshake each time. Freed when the thread exits. */
+static CURL *thread_handle(void) {
+    CURL *curl = pthread_getspecific(thread_handle_key);
+    if (curl) {
+        curl_easy_reset(curl);
+        return curl;
+    }
+    curl = curl_easy_init();
+    if (curl && pthread_setspecific(thread_handle_key, curl) != 0) {
+        curl_easy_cleanup(curl);
+        return NULL;
+    }
+    return curl;
 }
 
 typedef struct transfer {
@@ -208,7 +236,7 @@ int kh_http_client_do(const kh_http_client_request *req,
     int rc = build_headers(req, &headers, err);
     if (rc != KH_OK)
         return rc;
-    CURL *curl = curl_easy_init();
+    CURL *curl = thread_handle();
     if (!curl) {
         curl_slist_free_all(headers);
         return kh_error_set(err, KH_ENOMEM, "%s: curl_easy_init failed",
@@ -253,7 +281,11 @@ int kh_http_client_do(const kh_http_client_request *req,
     CURLcode code = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
+    /* The handle outlives this call: drop its pointers into our stack. */
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
     curl_slist_free_all(headers);
 
     if (t.body_too_large) {
