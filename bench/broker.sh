@@ -5,7 +5,9 @@
 # no triggers: it decodes each event, answers 202 and keeps nothing).
 #
 #   bench/broker.sh [PATH/TO/khappy] [DURATION] [CONNECTIONS]
-#   (defaults: build/khappy, 10s, 16; WRK_THREADS=2; SYNCS="full normal")
+#   (defaults: build/khappy, 10s, 16; WRK_THREADS=2; SYNCS="full normal";
+#   BROKER_ARGS: more options for the broker under test, e.g.
+#   "--http-threads 16 --workers 8")
 #
 # For each durability setting (--sync full: fsync per group commit; normal:
 # no fsync) it prints the ingress rate (202s per second, wrk's latency) and
@@ -34,7 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts `khappy broker ARGS...` in the background; prints its port.
+# Starts `khappy broker ARGS...` in the background; sets $started_port.
+# (Not called in $(...): the pid must reach the cleanup list.)
 start_broker() {
   local log=$1; shift
   "$khappy" broker --port 0 --bind 127.0.0.1 --log quiet "$@" >"$log.out" 2>"$log.err" &
@@ -46,7 +49,7 @@ start_broker() {
     sleep 0.05
   done
   [ -n "$port" ] || die "broker did not start: $(cat "$log.err")"
-  echo "$port"
+  started_port=$port
 }
 
 # GET /stats without curl.
@@ -61,8 +64,9 @@ field() { grep -o "\"$2\":[0-9]*" <<<"$1" | cut -d: -f2; }
 now() { date +%s.%N; }
 
 mkdir -p "$work/no-triggers" "$work/triggers"
-sink_port=$(start_broker "$work/sink" --triggers "$work/no-triggers" --data "$work/sink-data" \
-  --sync normal --http-threads 4)
+start_broker "$work/sink" --triggers "$work/no-triggers" --data "$work/sink-data" \
+  --sync normal --http-threads 4
+sink_port=$started_port
 cat > "$work/triggers/all.yaml" <<'YAML'
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
@@ -77,8 +81,10 @@ YAML
 echo "khappy broker load test: $duration, $connections connections, $wrk_threads wrk threads, $(nproc) cores"
 printf '%-7s %12s %12s %12s %14s %10s\n' sync ingress/s p50 p99 end-to-end/s delivered
 for sync in $syncs; do
-  port=$(start_broker "$work/broker-$sync" --triggers "$work/triggers" \
-    --data "$work/data-$sync" --subscriber "noop=http://127.0.0.1:$sink_port/" --sync "$sync")
+  start_broker "$work/broker-$sync" --triggers "$work/triggers" \
+    --data "$work/data-$sync" --subscriber "noop=http://127.0.0.1:$sink_port/" --sync "$sync" \
+    ${BROKER_ARGS:-}
+  port=$started_port
   t0=$(now)
   wrk -t"$wrk_threads" -c"$connections" -d"$duration" --latency \
     -s "$root/bench/broker_post.lua" "http://127.0.0.1:$port/" >"$work/wrk-$sync.txt"
@@ -100,4 +106,5 @@ for sync in $syncs; do
   grep -q "not accepted (status other than 202): 0" "$work/wrk-$sync.txt" ||
     { cat "$work/wrk-$sync.txt"; die "some requests were not accepted"; }
   [ "$delivered" = "$accepted" ] || die "$sync: delivered $delivered of $accepted"
+  kill -TERM "${pids[-1]}" && wait "${pids[-1]}" || die "$sync: the broker did not exit cleanly"
 done

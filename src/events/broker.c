@@ -1072,12 +1072,13 @@ void kh_broker_http_handler(void *user, const kh_http_request *req,
                             kh_http_response *res) {
     kh_broker *b = user;
     const char *method = req->method ? req->method : "";
-    if (strcmp(req->path, "/healthz") == 0 &&
+    const char *path = req->path ? req->path : "";
+    if (strcmp(path, "/healthz") == 0 &&
         (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) {
         kh_http_response_set(res, 200, "text/plain", "ok\n", 3);
         return;
     }
-    if (strcmp(req->path, "/stats") == 0 && strcmp(method, "GET") == 0) {
+    if (strcmp(path, "/stats") == 0 && strcmp(method, "GET") == 0) {
         kh_broker_stats s;
         kh_broker_get_stats(b, &s);
         char json[512];
@@ -1111,11 +1112,11 @@ void kh_broker_http_handler(void *user, const kh_http_request *req,
         kh_http_response_header(res, "Allow", "POST, OPTIONS");
         return;
     }
-    if (!path_is_ours(b, req->path)) {
+    if (!path_is_ours(b, path)) {
         kh_http_response_error(res, 404,
                                "no broker at %s (POST to / or /<namespace>/"
                                "%s)",
-                               req->path, b->name);
+                               path, b->name);
         return;
     }
     kh_cloudevent *events = NULL;
