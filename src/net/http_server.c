@@ -24,6 +24,7 @@
 #define DEFAULT_THREADS 4
 #define DEFAULT_CONNECTION_LIMIT 256
 #define DEFAULT_IDLE_TIMEOUT_S 60
+#define PREALLOCATE_MAX (256u * 1024)
 
 struct kh_http_server {
     struct MHD_Daemon *daemon;
@@ -295,12 +296,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
                          length, srv->max_body_bytes);
                 return queue_error(con, state, 413, message);
             }
-            /* Allocate once for a declared body instead of growing. */
+            /* Allocate a declared body at once instead of growing it, but
+             * only up to a bound: a header alone must not reserve megabytes
+             * per connection before any byte of body has arrived. */
             if (length > 0) {
-                state->body = malloc((size_t)length);
+                size_t first = length < PREALLOCATE_MAX ? (size_t)length
+                                                        : PREALLOCATE_MAX;
+                state->body = malloc(first);
                 if (!state->body)
                     return queue_error(con, state, 500, "out of memory");
-                state->body_cap = (size_t)length;
+                state->body_cap = first;
             }
         }
         return MHD_YES;
