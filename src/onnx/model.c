@@ -178,6 +178,34 @@ void onnx_model_destroy(onnx_model *m) {
     free(m);
 }
 
+/* Shapes fixed in the model: plan now, so the first run does not. With
+ * symbolic dims, a trial plan with each taken as 1 finds what the operators
+ * refuse only once they see types and shapes (KH_EUNSUPPORTED), so that too
+ * is reported at load; its other errors wait for real shapes. */
+static int plan_at_load(onnx_model *m, kh_error *err) {
+    if (engine_inputs_fixed(m))
+        return engine_plan(m, NULL, err);
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (m->inputs[i]->declared_rank < 0)
+            return KH_OK; /* no rank to try */
+    onnx_tensor_view *trial = calloc(m->n_inputs + 1, sizeof *trial);
+    if (!trial)
+        return kh_error_set(err, KH_ENOMEM, "planning: out of memory");
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        const engine_tensor *t = m->inputs[i];
+        trial[i].dtype = t->t.dtype;
+        trial[i].rank = t->declared_rank;
+        for (int d = 0; d < t->declared_rank; d++)
+            trial[i].dims[d] = t->declared_dims[d] >= 0 ? t->declared_dims[d] : 1;
+    }
+    int rc = engine_plan(m, trial, err);
+    free(trial);
+    if (rc == KH_EUNSUPPORTED)
+        return rc;
+    kh_error_clear(err);
+    return KH_OK;
+}
+
 static int load_bytes(const uint8_t *buf, size_t len,
                       const onnx_load_options *opts, onnx_model **out,
                       kh_error *err) {
@@ -198,13 +226,11 @@ static int load_bytes(const uint8_t *buf, size_t len,
         rc = onnx_optimize(m, err); /* fusion pass, optimize.h */
     if (!rc && opts && opts->threads > 1)
         rc = onnx_model_set_threads(m, opts->threads, err);
-    /* Shapes fixed in the model: plan now, so the first run does not. A
-     * shape that depends on run-time values is planned at run time. */
-    if (!rc && engine_inputs_fixed(m)) {
-        rc = engine_plan(m, NULL, err);
-        if (rc == KH_EDYNAMIC)
-            rc = KH_OK;
-    }
+    if (!rc)
+        rc = plan_at_load(m, err);
+    if (rc == KH_EUNSUPPORTED &&
+        strncmp(err->message, "unsupported", 11) != 0)
+        kh_error_prefix(err, "unsupported");
     if (rc) {
         onnx_model_destroy(m);
         return rc;
