@@ -90,7 +90,7 @@ static kh_cloudevent event_of_type(const char *type, const char *id) {
     kh_cloudevent ev;
     ce_build(&ev, "specversion", "1.0", "id", id, "source", "/test/sender",
              "type", type, "pictureid", "42", "subject", "a \"quoted\" 100%",
-             NULL);
+             "emptyext", "", NULL);
     kh_cloudevent_set_data(&ev, "\x01\x02\xff", 3, "application/octet-stream",
                            NULL);
     return ev;
