@@ -73,7 +73,10 @@ typedef struct kh_http_server_options {
     const char *bind_addr;   /* NULL: 0.0.0.0 */
     int port;                /* 0: pick a free port (see kh_http_server_port) */
     size_t max_body_bytes;   /* 0: 8 MiB */
-    int threads;             /* 0: 4 (size of the internal thread pool) */
+    /* 0: 4. Size of the internal thread pool; a connection stays on one
+     * thread, so a handler that blocks delays the other connections that
+     * thread serves (see thread_per_connection). */
+    int threads;
     /* Added: one thread per connection instead of a pool, for handlers that
      * block for long (inference, calls to other services): a slow handler
      * then never delays requests on other connections. `threads` is ignored;
@@ -85,6 +88,9 @@ typedef struct kh_http_server_options {
 
 typedef struct kh_http_server kh_http_server;
 
+/* opts NULL: all defaults. The request passed to the handler and all it
+ * points to live only during the call. Fails with KH_ENETWORK when the
+ * address cannot be bound. */
 int kh_http_server_start(const kh_http_server_options *opts,
                          kh_http_handler handler, void *user,
                          kh_http_server **out, kh_error *err);
