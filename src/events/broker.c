@@ -75,8 +75,9 @@ struct kh_broker {
     task **heap;          /* min-heap by due_ms */
     size_t heap_len, heap_cap;
     size_t pending;       /* in the heap or in flight */
-    int active_ingests;   /* external ingests running (stop waits) */
-    bool stopping;
+    int active_ingests;   /* kh_broker_ingest calls running */
+    bool stopping;        /* delivery threads: finish and exit */
+    bool closed;          /* threads gone: ingest refused */
     pthread_t *threads;
     int n_threads;
     kh_broker_stats stats;
@@ -365,9 +366,11 @@ int kh_broker_ingest(kh_broker *b, const kh_cloudevent *event,
     if (!b || !event)
         return kh_error_set(err, KH_EINVAL, "broker ingest: no event");
     pthread_mutex_lock(&b->lock);
-    if (b->stopping) {
+    /* Still accepted while draining: an in-process subscriber finishing its
+     * delivery may emit events, and they must not be lost. */
+    if (b->closed) {
         pthread_mutex_unlock(&b->lock);
-        return kh_error_set(err, KH_ESTATE, "broker '%s' is stopping",
+        return kh_error_set(err, KH_ESTATE, "broker '%s' is stopped",
                             b->name);
     }
     b->active_ingests++;
@@ -997,14 +1000,15 @@ void kh_broker_drain(kh_broker *b) {
     pthread_mutex_lock(&b->lock);
     b->stopping = true;
     pthread_cond_broadcast(&b->work);
-    while (b->active_ingests > 0)
-        pthread_cond_wait(&b->idle, &b->lock);
     pthread_mutex_unlock(&b->lock);
     for (int i = 0; i < b->n_threads; i++)
         pthread_join(b->threads[i], NULL);
     b->n_threads = 0;
-    /* What is left waits in the store for the next start. */
     pthread_mutex_lock(&b->lock);
+    b->closed = true;
+    while (b->active_ingests > 0)
+        pthread_cond_wait(&b->idle, &b->lock);
+    /* What is left waits in the store for the next start. */
     for (size_t i = 0; i < b->heap_len; i++)
         task_free(b->heap[i]);
     b->heap_len = 0;

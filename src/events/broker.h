@@ -141,8 +141,10 @@ int kh_broker_start(const kh_broker_options *opts, kh_broker **out,
 
 /* Accepts one event (copied). KH_OK means durable and will be delivered.
  * KH_EINVAL: not a valid event or a TTL below 1 (HTTP 400); KH_ELIMIT: too
- * many deliveries pending (503); KH_ESTATE: stopping (503); KH_EDB: the
- * store failed (500). */
+ * many deliveries pending (503); KH_ESTATE: the broker is stopped (503);
+ * KH_EDB: the store failed (500). Safe from any thread, also from an
+ * in-process subscriber during its delivery, and while the broker drains
+ * (the event then waits in the store for the next start). */
 int kh_broker_ingest(kh_broker *broker, const kh_cloudevent *event,
                      kh_error *err);
 

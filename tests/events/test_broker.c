@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,6 +703,91 @@ static void http_ingress_answers_like_knative(void **state) {
     subscriber_free(&sink);
 }
 
+/* An in-process detector emits one event per face with kh_broker_ingest,
+ * as `khappy serve` wires it; events emitted while the broker drains are
+ * kept and delivered after the next start. */
+static kh_broker *fan_out_broker;
+static atomic_int fan_out_hold;     /* detector waits for draining */
+static atomic_int fan_out_draining;
+static atomic_int fan_out_detector_calls;
+static atomic_int fan_out_ingest_failures;
+
+static int fan_out_detector(void *user, const kh_cloudevent *in,
+                            kh_cloudevent *reply, kh_error *err) {
+    (void)user;
+    (void)reply;
+    (void)err;
+    atomic_fetch_add(&fan_out_detector_calls, 1);
+    for (int i = 0; atomic_load(&fan_out_hold) && i < 1000 &&
+                    !atomic_load(&fan_out_draining);
+         i++)
+        usleep(5000);
+    if (atomic_load(&fan_out_hold))
+        usleep(50000); /* let the drain begin */
+    for (int face = 0; face < 3; face++) {
+        kh_cloudevent ev;
+        char id[64];
+        snprintf(id, sizeof id, "%s-face-%d", in->id, face);
+        make_event(&ev, id, "dev.khappy.face.detected");
+        kh_cloudevent_set(&ev, "element", "face", NULL);
+        kh_cloudevent_set(&ev, "pictureid", kh_cloudevent_get(in, "pictureid"),
+                          NULL);
+        kh_error ingest_err;
+        if (kh_broker_ingest(fan_out_broker, &ev, &ingest_err) != KH_OK)
+            atomic_fetch_add(&fan_out_ingest_failures, 1);
+        kh_cloudevent_free(&ev);
+    }
+    return KH_OK;
+}
+
+static void in_process_fan_out_survives_a_drain(void **state) {
+    (void)state;
+    subscriber extractor;
+    subscriber_init(&extractor);
+    kh_trigger_set *set = triggers_from(
+        TRIGGER("detector",
+                "  filters:\n    - exact: {type: dev.khappy.picture.stored}\n",
+                REF("detector"), "")
+        TRIGGER("extractor",
+                "  filters:\n    - exact: {type: dev.khappy.face.detected}\n",
+                REF("extractor"), ""));
+    kh_broker_subscriber subs[] = {
+        {.name = "detector", .function = fan_out_detector},
+        {.name = "extractor", .function = on_event,
+         .function_user = &extractor},
+    };
+    fan_out_broker = start(set, subs, 2);
+    ingest(fan_out_broker, "p1", "dev.khappy.picture.stored", "pictureid",
+           "1");
+    wait_idle(fan_out_broker);
+    assert_int_equal(calls_of(&extractor), 3);
+    assert_string_equal(kh_cloudevent_get(&extractor.received[0],
+                                          "pictureid"),
+                        "1");
+
+    /* The detector is mid-delivery when the broker starts draining. */
+    atomic_store(&fan_out_hold, 1);
+    ingest(fan_out_broker, "p2", "dev.khappy.picture.stored", "pictureid",
+           "2");
+    for (int i = 0; i < 2000 && atomic_load(&fan_out_detector_calls) < 2; i++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&fan_out_detector_calls), 2);
+    atomic_store(&fan_out_draining, 1);
+    kh_broker_drain(fan_out_broker);
+    assert_int_equal(atomic_load(&fan_out_ingest_failures), 0);
+    kh_broker_stop(fan_out_broker);
+
+    atomic_store(&fan_out_hold, 0);
+    fan_out_broker = start(set, subs, 2);
+    wait_idle(fan_out_broker);
+    /* Nothing lost: 3 faces of each picture, at least once. */
+    assert_int_equal(calls_of(&extractor), 6);
+    assert_int_equal(atomic_load(&fan_out_detector_calls), 2);
+    kh_broker_stop(fan_out_broker);
+    kh_trigger_set_destroy(set);
+    subscriber_free(&extractor);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(filtering_end_to_end, setup,
@@ -720,6 +806,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(unresolvable_subscribers_fail_start,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(http_ingress_answers_like_knative,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(in_process_fan_out_survives_a_drain,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
