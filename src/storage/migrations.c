@@ -49,7 +49,7 @@ static const char migration_1[] =
     KH_EMOTIONS(SCORE_COLUMN)
     "  created_at BIGINT NOT NULL,\n"
     "  event_id TEXT NOT NULL UNIQUE,\n"
-    "  PRIMARY KEY (face_id, model)\n"
+    "  PRIMARY KEY (picture_id, face_id, model)\n"
     ");\n";
 
 /* Newest-first lists and the emotion filter walk these in order. */
@@ -59,8 +59,8 @@ static const char migration_2[] =
     "CREATE INDEX IF NOT EXISTS faces_newest ON faces (created_at, id);\n"
     "CREATE INDEX IF NOT EXISTS faces_by_emotion\n"
     "  ON faces (top_emotion, created_at, id);\n"
-    "CREATE INDEX IF NOT EXISTS emotion_scores_by_picture\n"
-    "  ON emotion_scores (picture_id);\n";
+    "CREATE INDEX IF NOT EXISTS emotion_scores_by_face\n"
+    "  ON emotion_scores (face_id);\n";
 
 const char *const kh__migrations[] = {migration_1, migration_2};
 const int kh__migration_count =

@@ -142,7 +142,9 @@ typedef struct kh_emotions_new {
 } kh_emotions_new;
 
 /* Stores one model's scores for one face, once per event id and once per
- * (face, model). At most KH_STORE_MODELS_MAX models per face (KH_ELIMIT).
+ * (picture, face, model). At most KH_STORE_MODELS_MAX models per face
+ * (KH_ELIMIT). Scores count only for the face of that id in that picture;
+ * once the face is stored, scores naming another picture are KH_EINVAL.
  * Updates the face's top emotion (that of the per-class mean over its
  * models) and may complete the picture. */
 int kh_store_emotions_add(kh_store *store, const kh_emotions_new *emotions,

@@ -270,7 +270,8 @@ static kh_picture_status status_from_name(const char *name) {
     "p.expected_faces, "                                                       \
     "(SELECT count(*) FROM faces f WHERE f.picture_id = p.id), "               \
     "(SELECT count(*) FROM faces f WHERE f.picture_id = p.id AND EXISTS "      \
-    "(SELECT 1 FROM emotion_scores s WHERE s.face_id = f.id))"
+    "(SELECT 1 FROM emotion_scores s WHERE s.face_id = f.id "        \
+    "AND s.picture_id = f.picture_id))"
 
 static void read_picture(const kh_sql_result *r, size_t row,
                          kh_picture_record *p) {
@@ -313,8 +314,12 @@ static void read_face(const kh_sql_result *r, size_t row, kh_face_record *f) {
 }
 
 #define SCORE_SELECT(id, name) ", s." name
-#define SCORE_COLUMNS "s.face_id, s.model" KH_EMOTIONS(SCORE_SELECT)
-enum { SCORE_FIRST_CLASS_COLUMN = 2 };
+#define SCORE_COLUMNS                                                          \
+    "s.face_id, s.model" KH_EMOTIONS(SCORE_SELECT) ", s.picture_id"
+enum {
+    SCORE_FIRST_CLASS_COLUMN = 2,
+    SCORE_PICTURE_COLUMN = SCORE_FIRST_CLASS_COLUMN + KH_EMOTION_COUNT
+};
 
 static void read_scores(const kh_sql_result *r, size_t row,
                         kh_emotion_scores *s) {
@@ -345,14 +350,19 @@ static void mean_scores(const kh_emotion_scores *models, size_t n,
     }
 }
 
-/* Attaches score rows (SCORE_COLUMNS) to the faces they belong to. */
+/* Attaches score rows (SCORE_COLUMNS) to the faces they belong to: same
+ * face id and same picture (scores name their picture, and a face id claimed
+ * for one picture never lends its scores to another). */
 static void attach_scores(const kh_sql_result *r, kh_face_record *faces,
                           size_t n_faces) {
     for (size_t row = 0; row < r->n_rows; row++) {
         const char *face_id = kh_sql_cell(r, row, 0);
-        for (size_t i = 0; face_id && i < n_faces; i++) {
+        const char *picture_id = kh_sql_cell(r, row, SCORE_PICTURE_COLUMN);
+        for (size_t i = 0; face_id && picture_id && i < n_faces; i++) {
             kh_face_record *f = &faces[i];
-            if (strcmp(f->id, face_id) != 0 || f->n_models >= KH_STORE_MODELS_MAX)
+            if (strcmp(f->id, face_id) != 0 ||
+                strcmp(f->picture_id, picture_id) != 0 ||
+                f->n_models >= KH_STORE_MODELS_MAX)
                 continue;
             read_scores(r, row, &f->models[f->n_models++]);
             break;
@@ -651,18 +661,20 @@ static int complete_if_finished(tx *t, const char *picture_id, kh_error *err) {
                "WHERE id = ? AND status = 'pending' "
                "AND expected_faces IS NOT NULL AND expected_faces <= "
                "(SELECT count(*) FROM faces f WHERE f.picture_id = ? AND "
-               "EXISTS (SELECT 1 FROM emotion_scores s WHERE s.face_id = f.id))",
+               "EXISTS (SELECT 1 FROM emotion_scores s WHERE s.face_id = f.id AND "
+               "s.picture_id = f.picture_id))",
                SQL_INT(kh__now_ms()), SQL_TEXT(picture_id),
                SQL_TEXT(picture_id));
 }
 
 /* faces.top_emotion from the mean of the face's stored scores. */
-static int update_top_emotion(tx *t, const char *face_id, kh_error *err) {
+static int update_top_emotion(tx *t, const char *picture_id,
+                              const char *face_id, kh_error *err) {
     kh_sql_result res;
     int rc = RUN(t, &res, err,
                  "SELECT " SCORE_COLUMNS " FROM emotion_scores s "
-                 "WHERE s.face_id = ? ORDER BY s.model",
-                 SQL_TEXT(face_id));
+                 "WHERE s.face_id = ? AND s.picture_id = ? ORDER BY s.model",
+                 SQL_TEXT(face_id), SQL_TEXT(picture_id));
     if (rc != KH_OK)
         return rc;
     kh_emotion_scores models[KH_STORE_MODELS_MAX];
@@ -814,7 +826,7 @@ int kh_store_face_add(kh_store *s, const kh_face_new *face,
         tx_abort(&t); /* nothing was written */
     } else {
         /* Scores may have come first. */
-        if ((rc = update_top_emotion(&t, id, err)) != KH_OK ||
+        if ((rc = update_top_emotion(&t, face->picture_id, id, err)) != KH_OK ||
             (rc = complete_if_finished(&t, face->picture_id, err)) != KH_OK)
             goto fail;
         if ((rc = tx_commit(&t, err)) != KH_OK)
@@ -871,8 +883,8 @@ int kh_store_emotions_add(kh_store *s, const kh_emotions_new *em,
     }
     rc = RUN(&t, &res, err,
              "SELECT count(*), sum(CASE WHEN model = ? THEN 1 ELSE 0 END) "
-             "FROM emotion_scores WHERE face_id = ?",
-             SQL_TEXT(sc->model), SQL_TEXT(em->face_id));
+             "FROM emotion_scores WHERE face_id = ? AND picture_id = ?",
+             SQL_TEXT(sc->model), SQL_TEXT(em->face_id), SQL_TEXT(em->picture_id));
     if (rc != KH_OK)
         goto fail;
     int64_t models = cell_i64(&res, 0, 0, 0);
@@ -907,7 +919,7 @@ int kh_store_emotions_add(kh_store *s, const kh_emotions_new *em,
         tx_abort(&t); /* a repeat: nothing was written */
         return KH_OK;
     }
-    if ((rc = update_top_emotion(&t, em->face_id, err)) != KH_OK ||
+    if ((rc = update_top_emotion(&t, em->picture_id, em->face_id, err)) != KH_OK ||
         (rc = complete_if_finished(&t, em->picture_id, err)) != KH_OK)
         goto fail;
     if ((rc = tx_commit(&t, err)) != KH_OK)

@@ -485,6 +485,35 @@ static void top_emotion_is_that_of_the_mean_over_models(void **state) {
                      KH_ELIMIT);
 }
 
+/* Scores name their picture: scores claimed for a face id under one picture
+ * never count for a face of that id stored under another. */
+static void scores_never_cross_pictures(void **state) {
+    fixture *f = *state;
+    add_picture(f, "a", 1);
+    add_picture(f, "b", 2);
+    CHECK_OK(kh_store_picture_detected(f->store, "b", 1, 0, 0, E));
+    add_scores(f, "a", "shared", KH_EMOTION_FEAR, "e-a");
+    add_face(f, "b", "shared", 0, "f-b");
+    kh_face_record face;
+    CHECK_OK(kh_store_face_get(f->store, "shared", &face, E));
+    assert_int_equal(face.n_models, 0);
+    assert_int_equal(face.top_emotion, KH_EMOTION_COUNT);
+    kh_picture_record b = get_picture(f, "b");
+    assert_int_equal(b.scored_faces, 0);
+    assert_int_equal(b.status, KH_PICTURE_PENDING);
+    /* Now that the face is known, scores for it under "a" are refused. */
+    kh_emotion_scores s = scores_with_top(KH_EMOTION_FEAR, "other");
+    kh_emotions_new em = {"a", "shared", &s, "e-a2"};
+    kh_error err = {0};
+    assert_int_equal(kh_store_emotions_add(f->store, &em, NULL, &err),
+                     KH_EINVAL);
+    add_scores(f, "b", "shared", KH_EMOTION_ANGER, "e-b");
+    CHECK_OK(kh_store_face_get(f->store, "shared", &face, E));
+    assert_int_equal(face.n_models, 1);
+    assert_int_equal(face.top_emotion, KH_EMOTION_ANGER);
+    assert_int_equal(get_picture(f, "b").status, KH_PICTURE_DONE);
+}
+
 static void deleting_a_picture_removes_its_rows_and_files(void **state) {
     fixture *f = *state;
     static const uint8_t png[24] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
@@ -684,6 +713,8 @@ static void unknown_urls_and_pictures_are_refused(void **state) {
             teardown),                                                         \
         cmocka_unit_test_setup_teardown(                                       \
             top_emotion_is_that_of_the_mean_over_models, setup_fn, teardown),  \
+        cmocka_unit_test_setup_teardown(scores_never_cross_pictures, setup_fn, \
+                                        teardown),                             \
         cmocka_unit_test_setup_teardown(                                       \
             deleting_a_picture_removes_its_rows_and_files, setup_fn,           \
             teardown),                                                         \
