@@ -310,6 +310,47 @@ static void activations_match_their_formulas(void **state) {
     }
 }
 
+/* Exp and Sigmoid use a vectorisable exp: it must track expf closely over
+ * the whole float range and keep NaN, infinities and overflow. */
+static void exp_matches_libm_over_the_float_range(void **state) {
+    (void)state;
+    enum { N = 4000 };
+    static float x[N + 6], want[N + 6];
+    for (int i = 0; i < N; i++) {
+        x[i] = -90.0f + 180.0f * (float)i / (N - 1);
+        want[i] = expf(x[i]);
+    }
+    const float special[6] = {NAN, INFINITY, -INFINITY, 88.7f, -87.0f, 0};
+    for (int i = 0; i < 6; i++) {
+        x[N + i] = special[i];
+        want[N + i] = expf(special[i]);
+    }
+    op_case c;
+    op_case_begin(&c, "Exp", 13);
+    op_input_f32(&c, 1, I64(N + 6), x);
+    op_outputs(&c, 1);
+    op_case_ok(&c);
+    const float *got = c.outputs[0]->data;
+    for (int i = 0; i < N + 6; i++) {
+        if (isnan(want[i]) ? !isnan(got[i])
+                           : !(got[i] == want[i] ||
+                               fabsf(got[i] - want[i]) <=
+                                   1e-37f + 1e-6f * fabsf(want[i])))
+            fail_msg("exp(%.9g): expected %.9g, got %.9g", (double)x[i],
+                     (double)want[i], (double)got[i]);
+    }
+    op_case_end(&c);
+
+    op_case_begin(&c, "Sigmoid", 13);
+    op_input_f32(&c, 1, I64(5), F32(-100, -1, 0, 1, 100));
+    op_outputs(&c, 1);
+    op_case_ok(&c);
+    expect_f32(c.outputs[0], 1, I64(5),
+               F32(1 / (1 + expf(100)), 1 / (1 + expf(1)), 0.5f,
+                   1 / (1 + expf(-1)), 1));
+    op_case_end(&c);
+}
+
 static void integer_unary_ops_wrap(void **state) {
     (void)state;
     op_case c;
@@ -488,6 +529,7 @@ int main(void) {
         cmocka_unit_test(prelu_slope_broadcasts_to_x_only),
         cmocka_unit_test(variadic_ops_fold_all_inputs),
         cmocka_unit_test(activations_match_their_formulas),
+        cmocka_unit_test(exp_matches_libm_over_the_float_range),
         cmocka_unit_test(integer_unary_ops_wrap),
         cmocka_unit_test(isinf_and_isnan_detect),
         cmocka_unit_test(clip_bounds_from_attributes_or_inputs),

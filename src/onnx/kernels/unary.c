@@ -61,6 +61,38 @@ static int params_check(const onnx_node *n, onnx_unary_kind kind,
     return KH_OK;
 }
 
+/* e^x within about 2 ulp of expf: a Cephes polynomial on [-ln2/2, ln2/2]
+ * times 2^n assembled in the float's bits. Unlike a libm call it
+ * vectorises (Exp, Sigmoid). NaN, +-inf and overflow behave as expf. */
+static inline float vector_expf(float x) {
+    const float hi = 88.72283935546875f, lo = -87.33654022216797f;
+    float c = x > hi ? hi : x;
+    c = c < lo ? lo : c;
+    /* Adding 1.5 * 2^23 rounds c * log2(e) to an integer held in the low
+     * mantissa bits. */
+    float t = c * 1.44269504088896341f + 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    float n = t - 12582912.0f;
+    float r = c - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    /* 2^(n-1) then times 2: n reaches 128, whose 2^n is not a float. */
+    uint32_t scale_bits = (bits - 0x4B400000u + 126u) << 23;
+    float scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    float y = p * scale * 2.0f;
+    y = x > hi ? INFINITY : y;
+    y = x < lo ? 0.0f : y;
+    return x != x ? x : y;
+}
+
 static inline float softplus(float x) {
     /* log(1+e^x) without overflow for large x. */
     return x > 20.0f ? x : log1pf(expf(x));
@@ -81,7 +113,7 @@ static void float_chunk(onnx_unary_kind kind, const unary_params *p, float *out,
     case ONNX_UNARY_SIGN: MAP(x > 0 ? 1.0f : x < 0 ? -1.0f : x); break;
     case ONNX_UNARY_RELU: MAP(x > 0 ? x : 0.0f); break;
     case ONNX_UNARY_SQRT: MAP(sqrtf(x)); break;
-    case ONNX_UNARY_EXP: MAP(expf(x)); break;
+    case ONNX_UNARY_EXP: MAP(vector_expf(x)); break;
     case ONNX_UNARY_LOG: MAP(logf(x)); break;
     case ONNX_UNARY_RECIPROCAL: MAP(1.0f / x); break;
     case ONNX_UNARY_FLOOR: MAP(floorf(x)); break;
@@ -96,7 +128,7 @@ static void float_chunk(onnx_unary_kind kind, const unary_params *p, float *out,
         MAP(fmaxf(0.0f, x) + fminf(0.0f, alpha * expm1f(x / alpha)));
         break;
     case ONNX_UNARY_SIGMOID:
-        MAP(x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)));
+        MAP(1.0f / (1.0f + vector_expf(-x)));
         break;
     case ONNX_UNARY_TANH: MAP(tanhf(x)); break;
     case ONNX_UNARY_HARD_SIGMOID:
