@@ -46,6 +46,8 @@ const char *onnx_dtype_name(onnx_dtype t) {
 
 int onnx_tensor_reshape(onnx_tensor *t, onnx_dtype dtype, int rank,
                         const int64_t *dims, kh_error *err) {
+    if (!t)
+        return kh_error_set(err, KH_EINVAL, "output left out of the node");
     size_t esize = onnx_dtype_size(dtype);
     if (esize == 0)
         return kh_error_set(err, KH_EUNSUPPORTED, "tensor '%s': type %s",

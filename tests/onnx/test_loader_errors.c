@@ -266,6 +266,14 @@ static void missing_inputs_and_initializers_are_named(void **state) {
     expect_writer_error(w, KH_EFORMAT,
                         "node 'two' (Identity): output 'y' is also produced "
                         "by node 'one'");
+
+    w = fixture_writer(13);
+    onnx_model_writer_add_input(w, "x", ONNX_FLOAT, 1, d, NULL);
+    const char *left_out[] = {""};
+    onnx_model_writer_add_node(w, "Identity", "no_out", x, 1, left_out, 1);
+    onnx_model_writer_add_output(w, "x", ONNX_FLOAT, 1, d, NULL);
+    expect_writer_error(w, KH_EFORMAT,
+                        "node 'no_out' (Identity): output 0 is missing");
 }
 
 static void unsupported_things_are_listed_together(void **state) {
