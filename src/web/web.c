@@ -422,10 +422,18 @@ static void list_faces(kh_web *web, const kh_http_request *req,
                                   cursor_json(next)));
 }
 
-static void get_stats(kh_web *web, kh_http_response *res) {
+/* ?picture=ID: the same counts over one picture. */
+static void get_stats(kh_web *web, const kh_http_request *req,
+                      kh_http_response *res) {
+    char picture[KH_ID_MAX + 8];
+    bool one = kh_http_request_query(req, "picture", picture, sizeof picture);
+    if (one && !kh_store_id_valid(picture)) {
+        kh_http_response_error(res, 404, "no picture '%.64s'", picture);
+        return;
+    }
     kh_store_stats stats;
     kh_error err = {0};
-    int rc = kh_store_stats_get(web->store, NULL, &stats, &err);
+    int rc = kh_store_stats_get(web->store, one ? picture : NULL, &stats, &err);
     if (rc != KH_OK) {
         send_error(res, status_for(rc), &err);
         return;
@@ -563,7 +571,7 @@ static void handle_api(kh_web *web, const kh_http_request *req,
         }
     } else if (strcmp(path, "/api/stats") == 0) {
         if (is_get)
-            get_stats(web, res);
+            get_stats(web, req, res);
         else
             method_not_allowed(res, "GET, HEAD");
         return;

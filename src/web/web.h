@@ -8,7 +8,7 @@
  *   GET    /api/pictures/{id}/image       the original bytes
  *   GET    /api/faces?emotion&limit&cursor  newest first, paged, filtered
  *   GET    /api/faces/{id}/crop           the crop's bytes
- *   GET    /api/stats                     counts per status and emotion
+ *   GET    /api/stats[?picture=id]        counts per status and emotion
  *   GET    /, /app.js, /style.css         the UI (embedded in the binary)
  *
  * Errors are {"error": "..."}: 400 bad parameter, 404 unknown id or route,

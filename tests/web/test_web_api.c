@@ -375,6 +375,19 @@ static void stats_count_pictures_and_emotions(void **state) {
     assert_int_equal(json_integer_value(json_object_get(by, "anger")), 1);
     assert_int_equal(json_integer_value(json_object_get(by, "fear")), 0);
     done(&r);
+
+    char path[200];
+    snprintf(path, sizeof path, "/api/stats?picture=%s", f->pictures[0]);
+    r = get(f, path);
+    assert_int_equal(r.status, 200);
+    pictures = json_object_get(r.json, "pictures");
+    assert_int_equal(json_integer_value(json_object_get(pictures, "total")), 1);
+    by = json_object_get(json_object_get(r.json, "faces"), "by_emotion");
+    assert_int_equal(json_integer_value(json_object_get(by, "happiness")), 1);
+    assert_int_equal(json_integer_value(json_object_get(by, "anger")), 1);
+    done(&r);
+    expect_error(get(f, "/api/stats?picture=unknown"), 404, "not found");
+    expect_error(get(f, "/api/stats?picture=..%2Fx"), 404, NULL);
     expect_error(call(f, "DELETE", "/api/stats", NULL, 0, NULL, 0), 405, NULL);
 }
 
