@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "onnx/kernels/depthwise.h"
 #include "onnx/kernels/sgemm.h"
 
 #ifdef KH_BENCH_OPENBLAS
@@ -160,6 +161,74 @@ static void bench_sgemm(double budget_ms) {
     }
 }
 
+typedef struct dw_case {
+    const char *name;
+    size_t c, h, w, stride;
+} dw_case;
+
+typedef struct dw_ctx {
+    const dw_case *c;
+    conv_geometry g;
+    const float *x, *w;
+    float *y;
+} dw_ctx;
+
+static void run_dw(void *arg) {
+    dw_ctx *d = arg;
+    depthwise_epilogue ep = {.bias = 0.1f, .activation = KERNEL_ACT_RELU};
+    static _Alignas(64) unsigned char plan_buffer[1 << 17];
+    const void *plan = depthwise_plan_bytes(&d->g) <= sizeof plan_buffer
+                           ? depthwise_plan_build(&d->g, plan_buffer)
+                           : NULL;
+    size_t in = d->c->h * d->c->w, out = d->g.out[1] * d->g.out[2];
+    for (size_t c = 0; c < d->c->c; c++)
+        depthwise_plane(&d->g, plan, d->x + c * in, d->w + c * 9, d->y + c * out, &ep);
+}
+
+static const dw_case dw_cases[] = {
+    {"tiny dw1 16x207x207 s1", 16, 207, 207, 1},
+    {"tiny dw3 64x52x52 s1", 64, 52, 52, 1},
+    {"tiny dw5 256x13x13 s1", 256, 13, 13, 1},
+    {"expr dw 32x56x56 s1", 32, 56, 56, 1},
+    {"expr dw 64x28x28 s1", 64, 28, 28, 1},
+    {"expr dw 128x14x14 s1", 128, 14, 14, 1},
+    {"expr dw 256x7x7 s1", 256, 7, 7, 1},
+    {"expr dw 32x56x56 s2", 32, 56, 56, 2},
+    {"expr dw 128x14x14 s2", 128, 14, 14, 2},
+};
+
+static void bench_depthwise(double budget_ms) {
+    printf("\n%-28s %10s", "depthwise 3x3 pad 1", "outputs");
+    const sgemm_isa isas[] = {SGEMM_ISA_AVX512, SGEMM_ISA_AVX2, SGEMM_ISA_SCALAR};
+    for (size_t i = 0; i < 3; i++)
+        if (isas[i] <= sgemm_isa_best())
+            printf(" %9s", sgemm_isa_name(isas[i]));
+    printf("   (us per call, 1 thread)\n");
+    for (size_t ci = 0; ci < sizeof dw_cases / sizeof dw_cases[0]; ci++) {
+        const dw_case *c = &dw_cases[ci];
+        dw_ctx d = {.c = c};
+        size_t oh = (c->h + 2 - 3) / c->stride + 1, ow = (c->w + 2 - 3) / c->stride + 1;
+        d.g = (conv_geometry){.channels = 1, .in = {1, c->h, c->w}, .out = {1, oh, ow},
+                              .kernel = {1, 3, 3}, .stride = {1, c->stride, c->stride},
+                              .dilation = {1, 1, 1}, .pad = {0, 1, 1}};
+        d.x = random_floats(c->c * c->h * c->w);
+        d.w = random_floats(c->c * 9);
+        d.y = random_floats(c->c * oh * ow);
+        printf("%-28s %10zu", c->name, c->c * oh * ow);
+        for (size_t i = 0; i < 3; i++) {
+            if (isas[i] > sgemm_isa_best())
+                continue;
+            sgemm_isa_select(isas[i]);
+            printf(" %9.1f", time_best(run_dw, &d, budget_ms) * 1000);
+        }
+        sgemm_isa_select(sgemm_isa_best());
+        printf("\n");
+        free((void *)d.x);
+        free((void *)d.w);
+        free(d.y);
+    }
+}
+
 int main(int argc, char **argv) {
     double budget_ms = 200;
     const char *what = "all";
@@ -171,5 +240,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(what, "all") || !strcmp(what, "sgemm"))
         bench_sgemm(budget_ms);
+    if (!strcmp(what, "all") || !strcmp(what, "depthwise"))
+        bench_depthwise(budget_ms);
     return 0;
 }

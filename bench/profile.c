@@ -87,20 +87,21 @@ int main(int argc, char **argv) {
             }
             t[i * (size_t)runs + (size_t)r] = now_ms() - t0;
         }
-    double total = 0;
-    printf("%-28s %-20s %-22s %9s\n", "node", "op", "output", "median ms");
+    double total = 0, total_min = 0;
+    printf("%-28s %-20s %-22s %9s %9s\n", "node", "op", "output", "median ms", "min ms");
     for (size_t i = 0; i < m->dynamic_from; i++) {
         onnx_node *n = &m->nodes[i];
         if (m->node_folded[i] || !n->n_outputs)
             continue;
         qsort(t + i * (size_t)runs, (size_t)runs, sizeof *t, cmp_double);
-        double med = t[i * (size_t)runs + (size_t)runs / 2];
+        double med = t[i * (size_t)runs + (size_t)runs / 2], min = t[i * (size_t)runs];
         total += med;
+        total_min += min;
         char shape[64];
         onnx_shape_str(n->outputs[0], shape, sizeof shape);
-        printf("%-28s %-20s %-22s %9.3f\n", n->name, n->op_type, shape, med);
+        printf("%-28s %-20s %-22s %9.3f %9.3f\n", n->name, n->op_type, shape, med, min);
     }
-    printf("%-72s %9.3f\n", "sum of medians", total);
+    printf("%-72s %9.3f %9.3f\n", "sum", total, total_min);
     free(t);
     for (size_t i = 0; i < n_in; i++)
         free(in[i].data);

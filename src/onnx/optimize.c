@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "onnx/engine.h"
+#include "onnx/kernels/eltwise_sum.h"
 
 int onnx_fused_activation_read(const onnx_node *n, kernel_epilogue *ep,
                                kh_error *err) {
@@ -41,6 +42,12 @@ static bool is_op(const onnx_node *n, const char *op_type) {
            !strcmp(n->op_type, op_type);
 }
 
+static int fused_noop_reshape(onnx_node *n, kh_error *err) {
+    (void)n;
+    (void)err;
+    return KH_OK;
+}
+
 static int fused_noop_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     (void)n;
     (void)ex;
@@ -52,6 +59,7 @@ static int fused_noop_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
 static const onnx_operator fused_noop = {
     .op_type = "Fused",
     .min_opset = 1,
+    .reshape = fused_noop_reshape,
     .run = fused_noop_run,
 };
 
@@ -130,6 +138,24 @@ static void take_output(onnx_model *m, size_t c, size_t j) {
     retire(m, j);
 }
 
+/* attrs + the fused activation attributes, in model memory. */
+static onnx_attr *with_activation(onnx_model *m, const onnx_attr *attrs, size_t n_attrs,
+                                  const fusion *f, size_t *count) {
+    onnx_attr *out = engine_alloc(m, (n_attrs + 4) * sizeof *out);
+    if (!out)
+        return NULL;
+    if (n_attrs)
+        memcpy(out, attrs, n_attrs * sizeof *out);
+    onnx_attr *a = out + n_attrs;
+    a[0] = (onnx_attr){.name = ONNX_FUSED_ACTIVATION, .type = ONNX_ATTR_STRING,
+                       .s = f->activation, .s_len = strlen(f->activation)};
+    a[1] = (onnx_attr){.name = ONNX_FUSED_ALPHA, .type = ONNX_ATTR_FLOAT, .f = f->alpha};
+    a[2] = (onnx_attr){.name = ONNX_FUSED_MIN, .type = ONNX_ATTR_FLOAT, .f = f->lo};
+    a[3] = (onnx_attr){.name = ONNX_FUSED_MAX, .type = ONNX_ATTR_FLOAT, .f = f->hi};
+    *count = n_attrs + 4;
+    return out;
+}
+
 /* Rebuilds the Conv's inputs and attributes with what was fused. */
 static int apply(onnx_model *m, onnx_node *conv, const fusion *f) {
     if (f->n_residuals) {
@@ -145,21 +171,31 @@ static int apply(onnx_model *m, onnx_node *conv, const fusion *f) {
         conv->n_inputs = n_in;
     }
     if (f->activation) {
-        size_t n_attrs = conv->n_attrs + 4;
-        onnx_attr *attrs = engine_alloc(m, n_attrs * sizeof *attrs);
+        size_t n_attrs;
+        onnx_attr *attrs = with_activation(m, conv->attrs, conv->n_attrs, f, &n_attrs);
         if (!attrs)
             return KH_ENOMEM;
-        memcpy(attrs, conv->attrs, conv->n_attrs * sizeof *attrs);
-        onnx_attr *a = attrs + conv->n_attrs;
-        a[0] = (onnx_attr){.name = ONNX_FUSED_ACTIVATION, .type = ONNX_ATTR_STRING,
-                           .s = f->activation, .s_len = strlen(f->activation)};
-        a[1] = (onnx_attr){.name = ONNX_FUSED_ALPHA, .type = ONNX_ATTR_FLOAT, .f = f->alpha};
-        a[2] = (onnx_attr){.name = ONNX_FUSED_MIN, .type = ONNX_ATTR_FLOAT, .f = f->lo};
-        a[3] = (onnx_attr){.name = ONNX_FUSED_MAX, .type = ONNX_ATTR_FLOAT, .f = f->hi};
         conv->attrs = attrs;
         conv->n_attrs = n_attrs;
     }
     return KH_OK;
+}
+
+/* When n is an activation of `in` that can be fused, records it in f. */
+static bool activation_of(const onnx_node *n, const onnx_tensor *in, fusion *f) {
+    if (n->n_outputs != 1 || !n->n_inputs || n->inputs[0] != in)
+        return false;
+    if (is_op(n, "Relu")) {
+        f->activation = "Relu";
+    } else if (is_op(n, "LeakyRelu")) {
+        f->activation = "LeakyRelu";
+        f->alpha = onnx_attr_float(n, "alpha", 0.01f);
+    } else if (is_op(n, "Clip") && clip_bounds(n, &f->lo, &f->hi)) {
+        f->activation = "Clip";
+    } else {
+        return false;
+    }
+    return true;
 }
 
 /* Follows Conv node c's output through Adds and one activation. */
@@ -177,32 +213,117 @@ static int fuse_conv(onnx_model *m, size_t c) {
         if (is_op(n, "Add") && n->n_inputs == 2 && n->n_outputs == 1 &&
             n->inputs[0] && n->inputs[1] && f.n_residuals < KERNEL_MAX_RESIDUALS) {
             onnx_tensor *other = n->inputs[0] == out ? n->inputs[1] : n->inputs[0];
-            /* The other operand must exist when the Conv runs. */
+            /* The other operand must exist when the Conv runs (its type is
+             * float: Add takes two of the same type). */
             int producer = engine_tensor_of(other)->producer;
-            if (other->dtype != ONNX_FLOAT || producer >= (int)c)
+            if (producer >= (int)c)
                 break;
             f.residuals[f.n_residuals++] = other;
             take_output(m, c, (size_t)j);
             continue;
         }
-        if (n->n_outputs != 1 || !n->n_inputs || n->inputs[0] != out)
+        if (!activation_of(n, out, &f))
             break;
-        if (is_op(n, "Relu")) {
-            f.activation = "Relu";
-        } else if (is_op(n, "LeakyRelu")) {
-            f.activation = "LeakyRelu";
-            f.alpha = onnx_attr_float(n, "alpha", 0.01f);
-        } else if (is_op(n, "Clip")) {
-            if (!clip_bounds(n, &f.lo, &f.hi))
-                break;
-            f.activation = "Clip";
-        } else {
-            break;
-        }
         take_output(m, c, (size_t)j);
         break; /* nothing fuses after the activation */
     }
     return apply(m, &m->nodes[c], &f);
+}
+
+/* ------------------------------------------------- Add chains (FusedSum) */
+
+static int fused_sum_reshape(onnx_node *n, kh_error *err) {
+    if (n->n_inputs < 1 || n->n_inputs > ELTWISE_SUM_MAX || n->n_outputs != 1)
+        return kh_error_set(err, KH_EINTERNAL, "fused sum of %zu inputs", n->n_inputs);
+    for (size_t k = 0; k < n->n_inputs; k++)
+        if (!n->inputs[k] || n->inputs[k]->dtype != ONNX_FLOAT)
+            return kh_error_set(err, KH_EUNSUPPORTED, "fused sum: input %zu is not float", k);
+    int rank;
+    int64_t dims[ONNX_MAX_RANK];
+    int rc = eltwise_sum_shape((const onnx_tensor *const *)n->inputs, n->n_inputs, &rank, dims, err);
+    if (rc)
+        return rc;
+    kernel_epilogue act;
+    if ((rc = onnx_fused_activation_read(n, &act, err)))
+        return rc;
+    return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, rank, dims, err);
+}
+
+static int fused_sum_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
+    kernel_epilogue act;
+    int rc = onnx_fused_activation_read(n, &act, err);
+    if (!rc)
+        eltwise_sum_run(ex, (const onnx_tensor *const *)n->inputs, n->n_inputs, n->outputs[0], &act);
+    return rc;
+}
+
+/* Adds (and the activation after them) folded into one pass. */
+static const onnx_operator fused_sum = {
+    .op_type = "FusedSum",
+    .min_opset = 1,
+    .reshape = fused_sum_reshape,
+    .run = fused_sum_run,
+};
+
+static bool is_plain_add(const onnx_node *n) {
+    return is_op(n, "Add") && n->n_inputs == 2 && n->n_outputs == 1 && n->inputs[0] &&
+           n->inputs[1] && n->outputs[0];
+}
+
+/* Add node j, the Adds consuming its result and an activation after them
+ * become one FusedSum at the position of the chain's last node. */
+static int fuse_add_chain(onnx_model *m, size_t j) {
+    onnx_tensor *operands[ELTWISE_SUM_MAX] = {m->nodes[j].inputs[0], m->nodes[j].inputs[1]};
+    size_t n_operands = 2, chain[ELTWISE_SUM_MAX + 1] = {j}, len = 1;
+    fusion f = {0};
+    for (;;) {
+        const onnx_node *cur = &m->nodes[chain[len - 1]];
+        onnx_tensor *out = cur->outputs[0];
+        if (is_graph_output(m, out))
+            break;
+        long k = only_consumer(m, out);
+        if (k <= (long)chain[len - 1])
+            break;
+        const onnx_node *n = &m->nodes[k];
+        if (is_plain_add(n) && n_operands < ELTWISE_SUM_MAX) {
+            operands[n_operands++] = n->inputs[0] == out ? n->inputs[1] : n->inputs[0];
+            chain[len++] = (size_t)k;
+            continue;
+        }
+        if (activation_of(n, out, &f))
+            chain[len++] = (size_t)k;
+        break;
+    }
+    if (len < 2)
+        return KH_OK;
+    size_t last = chain[len - 1];
+    onnx_node *target = &m->nodes[last];
+    onnx_tensor **in = engine_alloc(m, n_operands * sizeof *in);
+    if (!in)
+        return KH_ENOMEM;
+    for (size_t k = 0; k < n_operands; k++) {
+        in[k] = operands[k];
+        /* Operands of earlier chain links are now read later. */
+        engine_tensor *t = engine_tensor_of(operands[k]);
+        if (t->last_use < (int)last)
+            t->last_use = (int)last;
+    }
+    size_t n_attrs = 0;
+    onnx_attr *attrs = NULL;
+    if (f.activation && !(attrs = with_activation(m, NULL, 0, &f, &n_attrs)))
+        return KH_ENOMEM;
+    for (size_t k = 0; k + 1 < len; k++)
+        retire(m, chain[k]);
+    if (m->node_initialised && m->node_initialised[last] && target->op && target->op->exit)
+        target->op->exit(target);
+    target->state = NULL;
+    target->op = &fused_sum;
+    target->op_type = fused_sum.op_type;
+    target->inputs = in;
+    target->n_inputs = n_operands;
+    target->attrs = attrs;
+    target->n_attrs = n_attrs;
+    return KH_OK;
 }
 
 int onnx_optimize(onnx_model *m, kh_error *err) {
@@ -218,5 +339,9 @@ int onnx_optimize(onnx_model *m, kh_error *err) {
         if (fuse_conv(m, i))
             return kh_error_set(err, KH_ENOMEM, "fusion: out of memory");
     }
+    /* Adds the Convs could not take (their operands have other readers). */
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (is_plain_add(&m->nodes[i]) && fuse_add_chain(m, i))
+            return kh_error_set(err, KH_ENOMEM, "fusion: out of memory");
     return KH_OK;
 }

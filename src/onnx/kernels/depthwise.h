@@ -21,11 +21,21 @@ typedef struct depthwise_epilogue {
     float alpha, lo, hi;
 } depthwise_epilogue;
 
+/* Scratch bytes for depthwise_plan_build (64-byte multiple, may be 0). */
+size_t depthwise_plan_bytes(const conv_geometry *g);
+
+/* Precomputes what every plane of geometry g shares (column masks of the
+ * vector path) into plan (depthwise_plan_bytes, 64-byte aligned). Returns
+ * plan, or NULL when the current instruction set has nothing to plan. Build
+ * it again after sgemm_isa_select. */
+const void *depthwise_plan_build(const conv_geometry *g, void *plan);
+
 /* One channel: out (g->out[1] x g->out[2]) = in (g->in[1] x g->in[2])
  * correlated with the kh x kw filter w, padding g->pad (zeros), then the
- * epilogue. g's depth axis must be 1. */
-void depthwise_plane(const conv_geometry *g, const float *in, const float *w,
-                     float *out, const depthwise_epilogue *ep);
+ * epilogue. g's depth axis must be 1. plan: from depthwise_plan_build for
+ * g, or NULL (then planned per call, slower for small planes). */
+void depthwise_plane(const conv_geometry *g, const void *plan, const float *in,
+                     const float *w, float *out, const depthwise_epilogue *ep);
 
 /* Same through the plain loop only (reference for tests). */
 void depthwise_plane_generic(const conv_geometry *g, const float *in,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "onnx/kernels/depthwise.h"
+#include "onnx/kernels/eltwise_sum.h"
 #include "onnx/kernels/im2col.h"
 #include "onnx/kernels/sgemm.h"
 #include "onnx/kernels/slots.h"
@@ -205,6 +206,7 @@ static size_t plan_path(conv_state *st, int spatial) {
     }
     case CONV_DEPTHWISE:
         st->tiles = 0;
+        off += depthwise_plan_bytes(g);
         break;
     }
     st->off_result = off;
@@ -410,6 +412,7 @@ static void pad_planes(void *arg, size_t begin, size_t end, int worker) {
 
 typedef struct depthwise_job {
     const conv_state *st;
+    const void *plan;
     const float *x, *w, *bias;
     const float *residual[KERNEL_MAX_RESIDUALS];
     float *y;
@@ -432,50 +435,8 @@ static void depthwise_planes(void *arg, size_t begin, size_t end, int worker) {
             ep.activation = KERNEL_ACT_NONE;
         for (int r = 0; r < KERNEL_MAX_RESIDUALS; r++)
             ep.residual[r] = job->residual[r] ? job->residual[r] + plane * out_plane : NULL;
-        depthwise_plane(&st->geo, job->x + plane * in_plane, job->w + c * ksize,
+        depthwise_plane(&st->geo, job->plan, job->x + plane * in_plane, job->w + c * ksize,
                         job->y + plane * out_plane, &ep);
-    }
-}
-
-/* y = activation(conv + residuals) with numpy broadcasting: the slow path
- * for fused residuals whose shape differs from the convolution's. */
-static void add_broadcast_residuals(const conv_state *st, const float *conv,
-                                    onnx_tensor *y) {
-    const int rank = y->rank;
-    const int n_ops = 1 + (int)st->n_residuals;
-    const float *base[1 + KERNEL_MAX_RESIDUALS];
-    int64_t strides[1 + KERNEL_MAX_RESIDUALS][ONNX_MAX_RANK];
-    for (int o = 0; o < n_ops; o++) {
-        int r = o == 0 ? st->conv_rank : st->residuals[o - 1]->rank;
-        const int64_t *d = o == 0 ? st->conv_dims : st->residuals[o - 1]->dims;
-        base[o] = o == 0 ? conv : st->residuals[o - 1]->data;
-        int64_t s = 1;
-        for (int i = rank - 1; i >= 0; i--) {
-            int j = i - (rank - r);
-            if (j < 0 || d[j] == 1) {
-                strides[o][i] = 0;
-            } else {
-                strides[o][i] = s;
-                s *= d[j];
-            }
-        }
-    }
-    int64_t idx[ONNX_MAX_RANK] = {0};
-    float *out = y->data;
-    for (size_t i = 0; i < y->numel; i++) {
-        float v = 0.0f;
-        for (int o = 0; o < n_ops; o++) {
-            int64_t off = 0;
-            for (int d = 0; d < rank; d++)
-                off += idx[d] * strides[o][d];
-            v += base[o][off];
-        }
-        out[i] = kernel_activate(&st->fused, v);
-        for (int d = rank - 1; d >= 0; d--) {
-            if (++idx[d] < y->dims[d])
-                break;
-            idx[d] = 0;
-        }
     }
 }
 
@@ -496,7 +457,8 @@ static int conv_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
             residual[r] = st->residuals[r]->data;
 
     if (st->path == CONV_DEPTHWISE) {
-        depthwise_job job = {st, x->data, w->data, bias, {NULL}, conv_out};
+        const void *plan = depthwise_plan_build(&st->geo, scratch + st->off_slots);
+        depthwise_job job = {st, plan, x->data, w->data, bias, {NULL}, conv_out};
         memcpy(job.residual, residual, sizeof residual);
         onnx_parallel_for(ex, st->batch * st->channels, depthwise_planes, &job);
     } else {
@@ -555,8 +517,16 @@ static int conv_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
             kernel_parallel_slots(ex, tasks * m_splits, gemm_tasks, &job);
         }
     }
-    if (st->broadcast_residuals)
-        add_broadcast_residuals(st, conv_out, y);
+    if (st->broadcast_residuals) {
+        /* Slow path: the fused Add broadcasts, so add after the fact. */
+        onnx_tensor conv = {.name = n->name, .dtype = ONNX_FLOAT, .rank = st->conv_rank,
+                            .numel = st->batch * image_out, .data = conv_out};
+        memcpy(conv.dims, st->conv_dims, sizeof conv.dims);
+        const onnx_tensor *terms[1 + KERNEL_MAX_RESIDUALS] = {&conv};
+        for (size_t r = 0; r < st->n_residuals; r++)
+            terms[1 + r] = st->residuals[r];
+        eltwise_sum_run(ex, terms, 1 + st->n_residuals, y, &st->fused);
+    }
     return KH_OK;
 }
 
