@@ -94,6 +94,10 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
          st->n_output_shape != (size_t)spatial + 2))
         return kh_error_set(err, KH_ESHAPE, "attribute lengths do not match %d spatial axes", spatial);
     const int64_t *kernel = win->kernel_count ? win->kernel : w->dims + 2;
+    for (int i = 0; i < spatial; i++)
+        if (kernel[i] != w->dims[2 + i])
+            return kh_error_set(err, KH_ESHAPE, "kernel_shape does not match W %s",
+                                onnx_shape_str(w, ws, sizeof ws));
     const int64_t *out_shape = st->output_shape + (st->n_output_shape == (size_t)spatial + 2 ? 2 : 0);
 
     int64_t out[CONV_MAX_SPATIAL], pb[CONV_MAX_SPATIAL];
@@ -132,6 +136,12 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
     st->ksize = conv_kernel_size(&st->geo);
     st->n_in = conv_out_size(&st->geo);  /* X positions */
     st->n_out = conv_in_size(&st->geo);  /* Y positions */
+    size_t x_positions = 1;
+    for (int i = 0; i < spatial; i++)
+        x_positions *= (size_t)x->dims[2 + i];
+    if (st->n_in != x_positions)
+        return kh_error_set(err, KH_ESHAPE, "output_shape, pads and strides do not map Y back onto X %s",
+                            onnx_shape_str(x, xs, sizeof xs));
     size_t rows = st->m_group * st->ksize;
     st->packed_floats = sgemm_packed_a_floats(rows, st->c_group);
     st->off_packed = matmul_scratch_bytes(st->c_group, st->n_in, false);
