@@ -152,6 +152,15 @@ static void reduce_integer_sum_and_max(void **state) {
     expect_ints(c.outputs[0], ONNX_INT8, 1, I64(2), I64(-5, 3));
     op_case_end(&c);
 
+    op_case_begin(&c, "ReduceMin", 20);
+    op_attr_int(&c, "keepdims", 0);
+    op_input(&c, ONNX_BOOL, 2, I64(2, 2), U8(1, 0, 1, 1));
+    op_input_i64(&c, 1, I64(1), I64(1));
+    op_outputs(&c, 1);
+    op_case_ok(&c);
+    expect_ints(c.outputs[0], ONNX_BOOL, 1, I64(2), I64(0, 1));
+    op_case_end(&c);
+
     op_case_begin(&c, "ReduceL2", 18);
     op_input_i64(&c, 1, I64(2), I64(3, 4));
     op_outputs(&c, 1);
@@ -288,6 +297,39 @@ static void hardmax_axis_semantics_by_opset(void **state) {
     op_case_end(&c);
 }
 
+static void losses_weight_ignore_and_reduce(void **state) {
+    (void)state;
+    /* log-probabilities [N=2, C=3]; targets 2 and (ignored) 0. */
+    op_case c;
+    op_case_begin(&c, "NegativeLogLikelihoodLoss", 13);
+    op_attr_int(&c, "ignore_index", 0);
+    op_input_f32(&c, 2, I64(2, 3), F32(-1, -2, -3, -4, -5, -6));
+    op_input_i64(&c, 1, I64(2), I64(2, 0));
+    op_input_f32(&c, 1, I64(3), F32(1, 1, 0.5f));
+    op_outputs(&c, 1);
+    op_case_ok(&c); /* mean: 0.5 * 3 / 0.5 */
+    expect_f32(c.outputs[0], 0, NULL, F32(3));
+    op_case_end(&c);
+
+    op_case_begin(&c, "NegativeLogLikelihoodLoss", 13);
+    op_attr_string(&c, "reduction", "none");
+    op_input_f32(&c, 2, I64(1, 3), F32(-1, -2, -3));
+    op_input_i64(&c, 1, I64(1), I64(3));
+    op_outputs(&c, 1);
+    op_case_fails(&c, KH_ERANGE, "target 3 (at 0) is outside 0..2");
+    op_case_end(&c);
+
+    op_case_begin(&c, "SoftmaxCrossEntropyLoss", 13);
+    op_attr_string(&c, "reduction", "sum");
+    op_input_f32(&c, 2, I64(1, 2), F32(0, 0));
+    op_input_i64(&c, 1, I64(1), I64(1));
+    op_outputs(&c, 2);
+    op_case_ok(&c);
+    expect_f32(c.outputs[0], 0, NULL, F32(0.6931472f));
+    expect_f32(c.outputs[1], 2, I64(1, 2), F32(-0.6931472f, -0.6931472f));
+    op_case_end(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reduce_sum_axes_input_and_keepdims),
@@ -301,6 +343,7 @@ int main(void) {
         cmocka_unit_test(argmax_and_argmin_pick_first_or_last),
         cmocka_unit_test(cumsum_exclusive_and_reverse),
         cmocka_unit_test(hardmax_axis_semantics_by_opset),
+        cmocka_unit_test(losses_weight_ignore_and_reduce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,8 @@ static bool kind_supports(onnx_reduce_kind kind, onnx_dtype t) {
     case ONNX_INT64:
     case ONNX_UINT8:
     case ONNX_INT8: return kind < ONNX_REDUCE_L2;
+    /* ReduceMax/Min take bool from opset 20. */
+    case ONNX_BOOL: return kind == ONNX_REDUCE_MAX || kind == ONNX_REDUCE_MIN;
     default: return false;
     }
 }
@@ -151,16 +153,10 @@ static float float_block(onnx_reduce_kind kind, const float *x, size_t len) {
     switch (kind) {
     case ONNX_REDUCE_SUM:
     case ONNX_REDUCE_MEAN:
-    case ONNX_REDUCE_LOG_SUM:
-        acc = lane_sum(x, len);
-        break;
-    case ONNX_REDUCE_L1:
-        acc = lane_sum_abs(x, len);
-        break;
+    case ONNX_REDUCE_LOG_SUM: acc = lane_sum(x, len); break;
+    case ONNX_REDUCE_L1: acc = lane_sum_abs(x, len); break;
     case ONNX_REDUCE_L2:
-    case ONNX_REDUCE_SUM_SQUARE:
-        acc = lane_sum_square(x, len);
-        break;
+    case ONNX_REDUCE_SUM_SQUARE: acc = lane_sum_square(x, len); break;
     case ONNX_REDUCE_PROD:
         acc = 1;
         for (size_t i = 0; i < len; i++)
@@ -362,6 +358,7 @@ static void int_row(void *ctx, const int64_t *off, size_t count) {
     case ONNX_INT32: INT_ACCUMULATE(int32_t); break;
     case ONNX_INT64: INT_ACCUMULATE(int64_t); break;
     case ONNX_UINT8: INT_ACCUMULATE(uint8_t); break;
+    case ONNX_BOOL: INT_ACCUMULATE(uint8_t); break;
     case ONNX_INT8: INT_ACCUMULATE(int8_t); break;
     default: break;
     }
@@ -389,6 +386,7 @@ static void int_init_or_finish(onnx_tensor *y, const reduce_plan *p,
     case ONNX_INT32: INT_INIT_FINISH(int32_t, INT32_MIN, INT32_MAX); break;
     case ONNX_INT64: INT_INIT_FINISH(int64_t, INT64_MIN, INT64_MAX); break;
     case ONNX_UINT8: INT_INIT_FINISH(uint8_t, 0, UINT8_MAX); break;
+    case ONNX_BOOL: INT_INIT_FINISH(uint8_t, 0, 1); break;
     case ONNX_INT8: INT_INIT_FINISH(int8_t, INT8_MIN, INT8_MAX); break;
     default: break;
     }
