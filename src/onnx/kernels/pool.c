@@ -261,7 +261,7 @@ void pool_avg_plane(const pool_window *w, const float *in, float *out) {
             }
 }
 
-int pool_plan(const onnx_window_attrs *attrs, const onnx_tensor *x,
+int pool_plan(const conv_window_attrs *attrs, const onnx_tensor *x,
               pool_window *w, int64_t *ydims, kh_error *err) {
     char xs[96];
     if (x->rank < 3 || x->rank > 2 + CONV_MAX_SPATIAL)
@@ -274,10 +274,10 @@ int pool_plan(const onnx_window_attrs *attrs, const onnx_tensor *x,
                             "kernel_shape has %zu values for X %s with %d spatial axes",
                             attrs->kernel_count, onnx_shape_str(x, xs, sizeof xs), spatial);
     int64_t out[CONV_MAX_SPATIAL], pb[CONV_MAX_SPATIAL], pe[CONV_MAX_SPATIAL];
-    int rc = onnx_window_output(attrs, spatial, x->dims + 2, attrs->kernel, true, out, pb, pe, err);
+    int rc = conv_window_output(attrs, spatial, x->dims + 2, attrs->kernel, true, out, pb, pe, err);
     if (rc)
         return rc;
-    onnx_window_geometry(&w->g, spatial, x->dims + 2, out, attrs->kernel, attrs, pb);
+    conv_window_geometry(&w->g, spatial, x->dims + 2, out, attrs->kernel, attrs, pb);
     w->g.channels = 1;
     int lead = CONV_MAX_SPATIAL - spatial;
     for (int i = 0; i < CONV_MAX_SPATIAL; i++)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "onnx/kernels/im2col.h"
-#include "onnx/kernels/window.h"
+#include "onnx/kernels/conv_window.h"
 
 typedef struct pool_window {
     conv_geometry g;                 /* channels unused */
@@ -38,6 +38,6 @@ void pool_avg_plane(const pool_window *w, const float *in, float *out);
 /* Plans pooling of x [N, C, D1..Dk] (1 <= k <= 3) with attrs: kernel_shape
  * is required. Fills w (count_include_pad left false) and ydims (rank of
  * x). KH_EINVAL / KH_ESHAPE / KH_EUNSUPPORTED with a message otherwise. */
-int pool_plan(const onnx_window_attrs *attrs, const onnx_tensor *x,
+int pool_plan(const conv_window_attrs *attrs, const onnx_tensor *x,
               pool_window *w, int64_t *ydims, kh_error *err);
 #endif

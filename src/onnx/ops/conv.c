@@ -19,7 +19,7 @@
 #include "onnx/kernels/im2col.h"
 #include "onnx/kernels/sgemm.h"
 #include "onnx/kernels/slots.h"
-#include "onnx/kernels/window.h"
+#include "onnx/kernels/conv_window.h"
 #include "onnx/op.h"
 #include "onnx/optimize.h"
 
@@ -34,7 +34,7 @@ typedef enum conv_path {
 #define ROWS_MIN_WIDTH 24
 
 typedef struct conv_state {
-    onnx_window_attrs window;
+    conv_window_attrs window;
     int64_t group;
 
     /* Planned by reshape. */
@@ -69,7 +69,7 @@ static int conv_init(onnx_node *n, kh_error *err) {
     if (!st)
         return kh_error_set(err, KH_ENOMEM, "out of memory");
     n->state = st;
-    int rc = onnx_window_read(n, &st->window, err);
+    int rc = conv_window_read(n, &st->window, err);
     if (rc)
         return rc;
     st->group = onnx_attr_int(n, "group", 1);
@@ -255,7 +255,7 @@ static int conv_reshape(onnx_node *n, kh_error *err) {
                                 onnx_shape_str(w, ws, sizeof ws));
 
     int64_t out[CONV_MAX_SPATIAL], pb[CONV_MAX_SPATIAL], pe[CONV_MAX_SPATIAL];
-    int rc = onnx_window_output(&st->window, spatial, x->dims + 2, kernel, false, out, pb, pe, err);
+    int rc = conv_window_output(&st->window, spatial, x->dims + 2, kernel, false, out, pb, pe, err);
     if (rc)
         return rc;
 
@@ -292,7 +292,7 @@ static int conv_reshape(onnx_node *n, kh_error *err) {
     st->channels = (size_t)x->dims[1];
     st->outputs = (size_t)w->dims[0];
     st->m = st->outputs / (size_t)group;
-    onnx_window_geometry(&st->geo, spatial, x->dims + 2, out, kernel, &st->window, pb);
+    conv_window_geometry(&st->geo, spatial, x->dims + 2, out, kernel, &st->window, pb);
     st->geo.channels = st->channels / (size_t)group;
     st->k = st->geo.channels * conv_kernel_size(&st->geo);
     st->n = conv_out_size(&st->geo);

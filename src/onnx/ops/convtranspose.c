@@ -7,11 +7,11 @@
 
 #include "onnx/kernels/im2col.h"
 #include "onnx/kernels/matmul.h"
-#include "onnx/kernels/window.h"
+#include "onnx/kernels/conv_window.h"
 #include "onnx/op.h"
 
 typedef struct convt_state {
-    onnx_window_attrs window;
+    conv_window_attrs window;
     int64_t group;
     int64_t output_padding[CONV_MAX_SPATIAL], output_shape[CONV_MAX_SPATIAL + 2];
     size_t n_output_padding, n_output_shape;
@@ -40,7 +40,7 @@ static int convt_init(onnx_node *n, kh_error *err) {
     if (!st)
         return kh_error_set(err, KH_ENOMEM, "out of memory");
     n->state = st;
-    int rc = onnx_window_read(n, &st->window, err);
+    int rc = conv_window_read(n, &st->window, err);
     if (!rc)
         rc = read_ints(n, "output_padding", st->output_padding, &st->n_output_padding, err);
     if (rc)
@@ -85,7 +85,7 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
     const int64_t outputs = w->dims[1] * group;
     if (b && (b->rank != 1 || b->dims[0] != outputs))
         return kh_error_set(err, KH_ESHAPE, "B must be [%lld]", (long long)outputs);
-    const onnx_window_attrs *win = &st->window;
+    const conv_window_attrs *win = &st->window;
     if ((win->strides_count && win->strides_count != (size_t)spatial) ||
         (win->dilations_count && win->dilations_count != (size_t)spatial) ||
         (win->pads_count && win->pads_count != 2 * (size_t)spatial) ||
@@ -103,7 +103,7 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
     int64_t out[CONV_MAX_SPATIAL], pb[CONV_MAX_SPATIAL];
     bool same = win->auto_pad == ONNX_AUTO_PAD_SAME_UPPER || win->auto_pad == ONNX_AUTO_PAD_SAME_LOWER;
     for (int i = 0; i < spatial; i++) {
-        int64_t s = onnx_window_stride(win, i), d = onnx_window_dilation(win, i);
+        int64_t s = conv_window_stride(win, i), d = conv_window_dilation(win, i);
         int64_t op = st->n_output_padding ? st->output_padding[i] : 0;
         int64_t natural = s * (x->dims[2 + i] - 1) + op + (kernel[i] - 1) * d + 1;
         if (same && !win->pads_count) {
@@ -126,7 +126,7 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
         return rc;
 
     /* col2im geometry: the forward convolution from Y back to X. */
-    onnx_window_geometry(&st->geo, spatial, out, x->dims + 2, kernel, win, pb);
+    conv_window_geometry(&st->geo, spatial, out, x->dims + 2, kernel, win, pb);
     st->batch = (size_t)x->dims[0];
     st->channels = (size_t)x->dims[1];
     st->outputs = (size_t)outputs;

@@ -8,7 +8,7 @@
 #include "onnx/op.h"
 
 typedef struct maxpool_state {
-    onnx_window_attrs attrs;
+    conv_window_attrs attrs;
     bool column_major;
     pool_window window;
     size_t planes, in_plane, out_plane;
@@ -19,7 +19,7 @@ static int maxpool_init(onnx_node *n, kh_error *err) {
     if (!st)
         return kh_error_set(err, KH_ENOMEM, "out of memory");
     n->state = st;
-    int rc = onnx_window_read(n, &st->attrs, err);
+    int rc = conv_window_read(n, &st->attrs, err);
     if (rc)
         return rc;
     if (!st->attrs.kernel_count)

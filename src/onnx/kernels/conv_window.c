@@ -1,5 +1,5 @@
-/* window.c - sliding-window attributes and output sizes (ONNX Conv/Pool). */
-#include "onnx/kernels/window.h"
+/* conv_window.c - sliding-window attributes and output sizes (ONNX Conv/Pool). */
+#include "onnx/kernels/conv_window.h"
 
 #include <string.h>
 
@@ -28,7 +28,7 @@ static int read_list(const onnx_node *n, const char *name, int64_t *out,
     return KH_OK;
 }
 
-int onnx_window_read(const onnx_node *n, onnx_window_attrs *w, kh_error *err) {
+int conv_window_read(const onnx_node *n, conv_window_attrs *w, kh_error *err) {
     memset(w, 0, sizeof *w);
     int rc = read_list(n, "kernel_shape", w->kernel, CONV_MAX_SPATIAL, &w->kernel_count, 1, err);
     if (!rc)
@@ -67,7 +67,7 @@ static int check_count(const char *name, size_t count, size_t want, kh_error *er
     return KH_OK;
 }
 
-int onnx_window_output(const onnx_window_attrs *w, int spatial,
+int conv_window_output(const conv_window_attrs *w, int spatial,
                        const int64_t *in, const int64_t *kernel, bool pool,
                        int64_t *out, int64_t *pad_begin, int64_t *pad_end,
                        kh_error *err) {
@@ -82,7 +82,7 @@ int onnx_window_output(const onnx_window_attrs *w, int spatial,
     if (rc)
         return rc;
     for (int i = 0; i < spatial; i++) {
-        int64_t s = onnx_window_stride(w, i), d = onnx_window_dilation(w, i);
+        int64_t s = conv_window_stride(w, i), d = conv_window_dilation(w, i);
         int64_t span = (kernel[i] - 1) * d + 1; /* window extent */
         int64_t o, pb = 0, pe = 0;
         switch (w->auto_pad) {
@@ -131,9 +131,9 @@ int onnx_window_output(const onnx_window_attrs *w, int spatial,
     return KH_OK;
 }
 
-void onnx_window_geometry(conv_geometry *g, int spatial, const int64_t *in,
+void conv_window_geometry(conv_geometry *g, int spatial, const int64_t *in,
                           const int64_t *out, const int64_t *kernel,
-                          const onnx_window_attrs *w,
+                          const conv_window_attrs *w,
                           const int64_t *pad_begin) {
     int lead = CONV_MAX_SPATIAL - spatial;
     for (int i = 0; i < CONV_MAX_SPATIAL; i++) {
@@ -144,8 +144,8 @@ void onnx_window_geometry(conv_geometry *g, int spatial, const int64_t *in,
         g->in[lead + i] = (size_t)in[i];
         g->out[lead + i] = (size_t)out[i];
         g->kernel[lead + i] = (size_t)kernel[i];
-        g->stride[lead + i] = (size_t)onnx_window_stride(w, i);
-        g->dilation[lead + i] = (size_t)onnx_window_dilation(w, i);
+        g->stride[lead + i] = (size_t)conv_window_stride(w, i);
+        g->dilation[lead + i] = (size_t)conv_window_dilation(w, i);
         g->pad[lead + i] = (ptrdiff_t)pad_begin[i];
     }
 }
