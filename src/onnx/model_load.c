@@ -719,11 +719,11 @@ static int decode_node(onnx_model *m, const pb_reader *graph,
                 engine_tensor_of(n->outputs[i])->producer = -1;
         return constant_node(m, n, err);
     }
-    /* Operators write output 0 unconditionally; only later ones are
-     * optional. */
-    if (n_out == 0 || !n->outputs[0])
+    /* Every operator has an output; a left-out one (empty name) is NULL
+     * and onnx_tensor_reshape refuses it where an operator needs it. */
+    if (n_out == 0)
         return kh_error_set(err, KH_EFORMAT,
-                            "byte %zu: node '%s' (%s): output 0 is missing",
+                            "byte %zu: node '%s' (%s) has no outputs",
                             f->offset, name, op_type);
     m->n_nodes++;
     return KH_OK;

@@ -272,8 +272,16 @@ static void missing_inputs_and_initializers_are_named(void **state) {
     const char *left_out[] = {""};
     onnx_model_writer_add_node(w, "Identity", "no_out", x, 1, left_out, 1);
     onnx_model_writer_add_output(w, "x", ONNX_FLOAT, 1, d, NULL);
+    expect_writer_error(w, KH_EINVAL,
+                        "node 'no_out' (Identity): output left out of the "
+                        "node");
+
+    w = fixture_writer(13);
+    onnx_model_writer_add_input(w, "x", ONNX_FLOAT, 1, d, NULL);
+    onnx_model_writer_add_node(w, "Identity", "no_outputs", x, 1, NULL, 0);
+    onnx_model_writer_add_output(w, "x", ONNX_FLOAT, 1, d, NULL);
     expect_writer_error(w, KH_EFORMAT,
-                        "node 'no_out' (Identity): output 0 is missing");
+                        "node 'no_outputs' (Identity) has no outputs");
 }
 
 static void unsupported_things_are_listed_together(void **state) {
