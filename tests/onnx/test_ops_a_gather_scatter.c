@@ -1,6 +1,7 @@
 /* Index-driven data movement: GatherElements, GatherND, ScatterElements
  * (with reductions), ScatterND, TopK, Compress, EyeLike, ReverseSequence.
- * Out-of-range indices are errors that leave the output unwritten. */
+ * Out-of-range indices are errors that leave the output unwritten. Also
+ * the quantisation and window generators. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +179,37 @@ static void eyelike_and_reverse_sequence(void **state) {
     op_case_end(&c);
 }
 
+static void quantize_rounds_half_to_even_and_saturates(void **state) {
+    (void)state;
+    op_case c;
+    op_case_begin(&c, "QuantizeLinear", 13);
+    op_input_f32(&c, 1, I64(5), F32(0.5f, 1.5f, -3, 1000, -1000));
+    op_input_f32(&c, 0, NULL, F32(1));
+    op_input(&c, ONNX_INT8, 0, NULL, I8(1));
+    op_outputs(&c, 1);
+    op_case_ok(&c);
+    expect_ints(c.outputs[0], ONNX_INT8, 1, I64(5), I64(1, 3, -2, 127, -128));
+    op_case_end(&c);
+
+    op_case_begin(&c, "DequantizeLinear", 13);
+    op_attr_int(&c, "axis", 0);
+    op_input(&c, ONNX_UINT8, 2, I64(2, 2), U8(0, 10, 20, 30));
+    op_input_f32(&c, 1, I64(2), F32(0.5f, 2));
+    op_input(&c, ONNX_UINT8, 1, I64(2), U8(10, 20));
+    op_outputs(&c, 1);
+    op_case_ok(&c); /* per row: (x - zp) * scale */
+    expect_f32(c.outputs[0], 2, I64(2, 2), F32(-5, 0, 0, 20));
+    op_case_end(&c);
+
+    op_case_begin(&c, "HannWindow", 17);
+    op_attr_int(&c, "periodic", 0);
+    op_input_i64(&c, 0, NULL, I64(5));
+    op_outputs(&c, 1);
+    op_case_ok(&c);
+    expect_f32(c.outputs[0], 1, I64(5), F32(0, 0.5f, 1, 0.5f, 0));
+    op_case_end(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gather_elements_along_axis),
@@ -187,6 +219,7 @@ int main(void) {
         cmocka_unit_test(topk_sorts_and_breaks_ties_by_index),
         cmocka_unit_test(compress_keeps_true_slices),
         cmocka_unit_test(eyelike_and_reverse_sequence),
+        cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,4 @@
+/* HannWindow (opset 17): see kernels/signal_window.h. */
+#include "onnx/kernels/signal_window.h"
+
+ONNX_SIGNAL_WINDOW_OPERATOR(HannWindow, ONNX_SIGNAL_WINDOW_HANN)
