@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,11 +132,17 @@ static int collect_dir(const char *root, path_list *out) {
                 (int)sizeof path)
                 continue;
             struct stat st;
-            if (stat(path, &st) != 0)
+            /* Linked directories are not followed: a link to a parent would
+             * walk forever. Linked pictures are read. */
+            if (lstat(path, &st) != 0)
                 continue;
-            if (S_ISDIR(st.st_mode))
+            if (S_ISDIR(st.st_mode)) {
                 rc |= path_list_add(&subdirs, path);
-            else if (S_ISREG(st.st_mode) && is_picture_name(e->d_name))
+                continue;
+            }
+            if (S_ISLNK(st.st_mode) && stat(path, &st) != 0)
+                continue;
+            if (S_ISREG(st.st_mode) && is_picture_name(e->d_name))
                 rc |= path_list_add(&files, path);
         }
         closedir(d);
@@ -282,6 +289,13 @@ static int write_crops(const analyze_options *o, const char *path,
     return KH_OK;
 }
 
+/* A box coordinate as a pixel index, clamped so the cast is defined. */
+static int to_pixel(float v) {
+    if (!(v > -1e8f))
+        return -100000000;
+    return v < 1e8f ? (int)v : 100000000;
+}
+
 static int write_annotated(const analyze_options *o, const char *path,
                            kh_image *img, float scale, const kh_face *faces,
                            const kh_emotion_scores *scores, size_t n,
@@ -291,8 +305,10 @@ static int write_annotated(const analyze_options *o, const char *path,
     const int thickness = shorter / 300 + 1;
     const int text_scale = shorter / 400 + 1;
     for (size_t i = 0; i < n; i++) {
-        int x = (int)(faces[i].box.x / scale), y = (int)(faces[i].box.y / scale);
-        int w = (int)(faces[i].box.w / scale), h = (int)(faces[i].box.h / scale);
+        int x = to_pixel(faces[i].box.x / scale);
+        int y = to_pixel(faces[i].box.y / scale);
+        int w = to_pixel(faces[i].box.w / scale);
+        int h = to_pixel(faces[i].box.h / scale);
         kh_image_draw_rect(img, x, y, w, h, thickness, box_color);
         char label[64];
         kh_emotion top = scores ? kh_emotion_top(&scores[i]) : KH_EMOTION_COUNT;
@@ -519,6 +535,11 @@ static int make_dir(const char *dir) {
 }
 
 int cmd_analyze(int argc, char **argv) {
+    /* Every picture allocates and frees tens of megabytes. By default glibc
+     * returns them to the kernel and faults them back in, page by page, for
+     * the next picture; keep them instead (a tuning of this process only). */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     analyze_options o = {.detector = "tinyface", .size = 416, .emotions = 1,
                          .threads = 1};
     const char *env_models = getenv("KHAPPY_MODELS");

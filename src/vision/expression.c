@@ -28,6 +28,9 @@ const kh_emotion kh_expression_classes[KH_EXPRESSION_CLASSES] = {
 bool kh_face_crop_of(const kh_box *box, int picture_w, int picture_h,
                      kh_face_crop *crop) {
     memset(crop, 0, sizeof *crop);
+    if (!isfinite(box->x) || !isfinite(box->y) || !isfinite(box->w) ||
+        !isfinite(box->h))
+        return false;
     double x = fmax(box->x, 0.0), y = fmax(box->y, 0.0);
     double right = (double)box->x + box->w, bottom = (double)box->y + box->h;
     double w = fmin(right - x, picture_w - x);
@@ -179,6 +182,20 @@ int kh_expression_create(const char *model_path, int threads,
     if (!c->input || !c->which) {
         expression_destroy(&c->base);
         return kh_error_set(err, KH_ENOMEM, "expression: out of memory");
+    }
+    /* One run of the largest batch at load plans the engine's buffers for
+     * every batch size, so no picture pays for planning. */
+    memset(c->input, 0, sizeof *c->input * FACE_FLOATS * c->batch_max);
+    onnx_tensor_view warm_in = {ONNX_FLOAT, 4,
+                                {c->batch_max, 3, KH_EXPRESSION_SIZE,
+                                 KH_EXPRESSION_SIZE},
+                                c->input};
+    onnx_tensor_view warm_out;
+    rc = onnx_model_run(c->model, &warm_in, 1, &warm_out, 1, err);
+    if (rc) {
+        kh_error_prefix(err, "%s", model_path);
+        expression_destroy(&c->base);
+        return rc;
     }
     *out = &c->base;
     return KH_OK;

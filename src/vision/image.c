@@ -96,33 +96,29 @@ int kh_image_to_gray(const kh_image *src, kh_image *dst, kh_error *err) {
 }
 
 /* One axis of TF's resizeBilinear (align_corners=false, half_pixel=false):
- * output index i reads source position i * scale, where scale = in / out. */
+ * output index i reads canvas position i * scale, where scale = in / out.
+ * lo/hi are byte offsets into the source (row or pixel), or -1 where the
+ * canvas is padding. */
 typedef struct sample_axis {
-    int lo, hi;   /* canvas indices, hi = min(lo + 1, size - 1) */
-    float frac;   /* weight of hi */
+    long lo, hi;
+    float frac; /* weight of hi */
 } sample_axis;
 
-static void plan_axis(sample_axis *axis, int out, int canvas) {
+static void plan_axis(sample_axis *axis, int out, int canvas, int offset,
+                      int size, long stride) {
     const float scale = (float)canvas / (float)out;
     for (int i = 0; i < out; i++) {
         float pos = (float)i * scale;
         int lo = (int)floorf(pos);
         if (lo > canvas - 1)
             lo = canvas - 1;
-        axis[i].lo = lo;
-        axis[i].hi = lo + 1 < canvas ? lo + 1 : canvas - 1;
+        int hi = lo + 1 < canvas ? lo + 1 : canvas - 1;
         axis[i].frac = pos - (float)lo;
+        lo -= offset;
+        hi -= offset;
+        axis[i].lo = lo >= 0 && lo < size ? lo * stride : -1;
+        axis[i].hi = hi >= 0 && hi < size ? hi * stride : -1;
     }
-}
-
-/* Reads the canvas: src placed at (left, top), zero elsewhere. */
-static inline float canvas_at(const kh_image *src, int left, int top, int x,
-                              int y, int ch) {
-    x -= left;
-    y -= top;
-    if (x < 0 || y < 0 || x >= src->width || y >= src->height)
-        return 0.0f;
-    return (float)src->pixels[((size_t)y * src->width + x) * src->channels + ch];
 }
 
 int kh_resize_bilinear_chw(const kh_image *src, int canvas_w, int canvas_h,
@@ -137,25 +133,31 @@ int kh_resize_bilinear_chw(const kh_image *src, int canvas_w, int canvas_h,
     if (!xs)
         return kh_error_set(err, KH_ENOMEM, "out of memory for resize");
     sample_axis *ys = xs + out_w;
-    plan_axis(xs, out_w, canvas_w);
-    plan_axis(ys, out_h, canvas_h);
     const int channels = src->channels;
+    plan_axis(xs, out_w, canvas_w, left, src->width, channels);
+    plan_axis(ys, out_h, canvas_h, top, src->height,
+              (long)src->width * channels);
     const size_t plane = (size_t)out_w * out_h;
     for (int y = 0; y < out_h; y++) {
         const sample_axis sy = ys[y];
+        const uint8_t *row_lo = sy.lo >= 0 ? src->pixels + sy.lo : NULL;
+        const uint8_t *row_hi = sy.hi >= 0 ? src->pixels + sy.hi : NULL;
+        float *dst = out + (size_t)y * out_w;
         for (int x = 0; x < out_w; x++) {
             const sample_axis sx = xs[x];
             for (int ch = 0; ch < channels; ch++) {
-                /* Same operation order as TF's kernel so results agree to the
-                 * last bit where float rounding allows. */
-                float top_left = canvas_at(src, left, top, sx.lo, sy.lo, ch);
-                float top_right = canvas_at(src, left, top, sx.hi, sy.lo, ch);
-                float bottom_left = canvas_at(src, left, top, sx.lo, sy.hi, ch);
-                float bottom_right = canvas_at(src, left, top, sx.hi, sy.hi, ch);
+                float top_left = row_lo && sx.lo >= 0 ? row_lo[sx.lo + ch] : 0;
+                float top_right = row_lo && sx.hi >= 0 ? row_lo[sx.hi + ch] : 0;
+                float bottom_left =
+                    row_hi && sx.lo >= 0 ? row_hi[sx.lo + ch] : 0;
+                float bottom_right =
+                    row_hi && sx.hi >= 0 ? row_hi[sx.hi + ch] : 0;
+                /* Same operation order as TF's kernel so results agree to
+                 * the last bit where float rounding allows. */
                 float upper = top_left + (top_right - top_left) * sx.frac;
-                float lower = bottom_left + (bottom_right - bottom_left) * sx.frac;
-                out[ch * plane + (size_t)y * out_w + x] =
-                    upper + (lower - upper) * sy.frac;
+                float lower =
+                    bottom_left + (bottom_right - bottom_left) * sx.frac;
+                dst[ch * plane + x] = upper + (lower - upper) * sy.frac;
             }
         }
     }

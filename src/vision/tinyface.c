@@ -54,6 +54,10 @@ size_t kh_tinyface_decode_grid(const float *grid, int cells, int input_size,
                            cells * correction_x;
                 double h = exp(field[3 * plane]) * kh_tinyface_anchors[a][1] /
                            cells * correction_y;
+                /* A network gone wrong (inf, NaN) must not become a box. */
+                if (!isfinite(cx) || !isfinite(cy) || !isfinite(w) ||
+                    !isfinite(h) || w > 1e6 || h > 1e6)
+                    continue;
                 boxes[n] = (kh_box){(float)(cx - w / 2), (float)(cy - h / 2),
                                     (float)w, (float)h};
                 scores[n] = (float)score;
@@ -241,6 +245,18 @@ int kh_tinyface_create(const char *model_path, const kh_tinyface_options *opts,
     if (onnx_model_input_count(d->model) != 1) {
         rc = kh_error_set(err, KH_ESHAPE, "%s: %zu inputs, tinyface has one",
                           model_path, onnx_model_input_count(d->model));
+        tinyface_destroy(&d->base);
+        return rc;
+    }
+    /* One run at load plans the engine's buffers for this input size, so
+     * that the first picture costs what every other one does. */
+    memset(d->input, 0, sizeof *d->input * 3 * o.input_size * o.input_size);
+    onnx_tensor_view warm_in = {
+        ONNX_FLOAT, 4, {1, 3, o.input_size, o.input_size}, d->input};
+    onnx_tensor_view warm_out;
+    rc = onnx_model_run(d->model, &warm_in, 1, &warm_out, 1, err);
+    if (rc) {
+        kh_error_prefix(err, "%s", model_path);
         tinyface_destroy(&d->base);
         return rc;
     }
