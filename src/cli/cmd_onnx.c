@@ -374,7 +374,7 @@ static int cmd_run(int argc, char **argv) {
            "\"median_ms\":",
            KH_VERSION, threads, runs);
     if (runs)
-        printf("%.4f,\"min_ms\":%.4f", times[runs / 2], times[0]);
+        printf("%.6f,\"min_ms\":%.6f", times[runs / 2], times[0]);
     else
         printf("null,\"min_ms\":null");
     printf(",\"outputs\":[");
