@@ -1,4 +1,4 @@
 /* Abs: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Abs, 6, ONNX_UNARY_ABS)
+ONNX_UNARY_OPERATOR(Abs, 1, ONNX_UNARY_ABS)

@@ -1,4 +1,4 @@
 /* Ceil: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Ceil, 6, ONNX_UNARY_CEIL)
+ONNX_UNARY_OPERATOR(Ceil, 1, ONNX_UNARY_CEIL)

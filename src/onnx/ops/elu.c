@@ -1,4 +1,4 @@
 /* Elu: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Elu, 6, ONNX_UNARY_ELU)
+ONNX_UNARY_OPERATOR(Elu, 1, ONNX_UNARY_ELU)

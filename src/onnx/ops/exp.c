@@ -1,4 +1,4 @@
 /* Exp: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Exp, 6, ONNX_UNARY_EXP)
+ONNX_UNARY_OPERATOR(Exp, 1, ONNX_UNARY_EXP)

@@ -1,4 +1,4 @@
 /* Floor: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Floor, 6, ONNX_UNARY_FLOOR)
+ONNX_UNARY_OPERATOR(Floor, 1, ONNX_UNARY_FLOOR)

@@ -1,4 +1,4 @@
 /* LeakyRelu: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(LeakyRelu, 6, ONNX_UNARY_LEAKY_RELU)
+ONNX_UNARY_OPERATOR(LeakyRelu, 1, ONNX_UNARY_LEAKY_RELU)

@@ -1,4 +1,4 @@
 /* Log: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Log, 6, ONNX_UNARY_LOG)
+ONNX_UNARY_OPERATOR(Log, 1, ONNX_UNARY_LOG)

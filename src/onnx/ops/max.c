@@ -12,7 +12,7 @@ static int max_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
 
 const onnx_operator onnx_op_Max = {
     .op_type = "Max",
-    .min_opset = 6,
+    .min_opset = 1,
     .reshape = max_reshape,
     .run = max_run,
 };

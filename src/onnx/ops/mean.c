@@ -16,7 +16,7 @@ static int mean_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
 
 const onnx_operator onnx_op_Mean = {
     .op_type = "Mean",
-    .min_opset = 6,
+    .min_opset = 1,
     .reshape = mean_reshape,
     .run = mean_run,
 };

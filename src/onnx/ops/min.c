@@ -12,7 +12,7 @@ static int min_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
 
 const onnx_operator onnx_op_Min = {
     .op_type = "Min",
-    .min_opset = 6,
+    .min_opset = 1,
     .reshape = min_reshape,
     .run = min_run,
 };

@@ -1,4 +1,4 @@
 /* Neg: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Neg, 6, ONNX_UNARY_NEG)
+ONNX_UNARY_OPERATOR(Neg, 1, ONNX_UNARY_NEG)

@@ -1,4 +1,4 @@
 /* Reciprocal: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Reciprocal, 6, ONNX_UNARY_RECIPROCAL)
+ONNX_UNARY_OPERATOR(Reciprocal, 1, ONNX_UNARY_RECIPROCAL)

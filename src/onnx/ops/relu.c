@@ -1,4 +1,4 @@
 /* Relu: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Relu, 6, ONNX_UNARY_RELU)
+ONNX_UNARY_OPERATOR(Relu, 1, ONNX_UNARY_RELU)

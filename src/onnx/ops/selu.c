@@ -1,4 +1,4 @@
 /* Selu: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Selu, 6, ONNX_UNARY_SELU)
+ONNX_UNARY_OPERATOR(Selu, 1, ONNX_UNARY_SELU)

@@ -1,4 +1,4 @@
 /* Sigmoid: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Sigmoid, 6, ONNX_UNARY_SIGMOID)
+ONNX_UNARY_OPERATOR(Sigmoid, 1, ONNX_UNARY_SIGMOID)

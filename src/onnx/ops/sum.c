@@ -12,7 +12,7 @@ static int sum_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
 
 const onnx_operator onnx_op_Sum = {
     .op_type = "Sum",
-    .min_opset = 6,
+    .min_opset = 1,
     .reshape = sum_reshape,
     .run = sum_run,
 };

@@ -1,4 +1,4 @@
 /* Tanh: elementwise, shared kernel in kernels/unary.c. */
 #include "onnx/kernels/unary.h"
 
-ONNX_UNARY_OPERATOR(Tanh, 6, ONNX_UNARY_TANH)
+ONNX_UNARY_OPERATOR(Tanh, 1, ONNX_UNARY_TANH)
