@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "onnx/kernels/sgemm.h"
+#include "onnx/kernels/slots.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -149,11 +150,7 @@ void eltwise_sum_run(const onnx_exec *ex, const onnx_tensor *const *xs,
     sum_job job = {.n = n, .y = y->data, .act = act};
     for (size_t k = 0; k < n; k++)
         job.x[k] = xs[k]->data;
-    /* Chunks of whole cache lines; tiny tensors stay on one thread. */
-    size_t chunks = (y->numel + 4095) / 4096;
-    if (chunks < 2 || !ex || ex->threads < 2) {
-        sum_task(&job, 0, y->numel, 0);
-        return;
-    }
-    onnx_parallel_for(ex, y->numel, sum_task, &job);
+    onnx_exec serial;
+    onnx_parallel_for(kernel_exec_for(ex, 0.15 * (double)y->numel * (double)n, &serial), y->numel,
+                      sum_task, &job);
 }

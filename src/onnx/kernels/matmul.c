@@ -59,6 +59,8 @@ void matmul_run(const onnx_exec *ex, const sgemm_params *p, const float *b,
                 size_t ldb, bool b_transposed, void *scratch) {
     if (p->m == 0 || p->n == 0)
         return;
+    onnx_exec serial;
+    ex = kernel_exec_for(ex, 0.01 * 2.0 * (double)p->m * (double)p->n * (double)p->k, &serial);
     matmul_job job = {.p = p, .b = b, .ldb = ldb, .b_transposed = b_transposed};
     job.cols = tile_cols(p->k, b_transposed);
     job.tiles = (p->n + job.cols - 1) / job.cols;

@@ -1,19 +1,28 @@
 /* slots.c - see slots.h. */
 #include "onnx/kernels/slots.h"
 
+#include <stdatomic.h>
+
 typedef struct slot_job {
     void (*fn)(void *, size_t, size_t, int);
     void *arg;
-    size_t n, slots;
+    size_t n;
+    atomic_size_t next;
 } slot_job;
 
-static void run_slots(void *arg, size_t begin, size_t end, int lane) {
-    (void)lane;
-    const slot_job *job = arg;
-    for (size_t s = begin; s < end; s++) {
-        size_t a = s * job->n / job->slots, b = (s + 1) * job->n / job->slots;
-        if (a < b)
-            job->fn(job->arg, a, b, (int)s);
+/* Every lane claims tasks one at a time until none are left: a lane that
+ * starts late (its thread was not scheduled) finds the work already done
+ * by the others instead of holding them up with a fixed share. The lane
+ * index is the slot: lanes run concurrently, slots never do twice. */
+static void claim_tasks(void *arg, size_t begin, size_t end, int lane) {
+    (void)begin;
+    (void)end;
+    slot_job *job = arg;
+    for (;;) {
+        size_t t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (t >= job->n)
+            break;
+        job->fn(job->arg, t, t + 1, lane);
     }
 }
 
@@ -23,7 +32,7 @@ void kernel_parallel_slots(const onnx_exec *ex, size_t n,
                            void *arg) {
     if (n == 0)
         return;
-    size_t slots = ex && ex->threads > 1 ? (size_t)ex->threads : 1;
+    size_t slots = ex && ex->pool && ex->threads > 1 ? (size_t)ex->threads : 1;
     if (slots > KERNEL_MAX_SLOTS)
         slots = KERNEL_MAX_SLOTS;
     if (slots > n)
@@ -32,7 +41,8 @@ void kernel_parallel_slots(const onnx_exec *ex, size_t n,
         fn(arg, 0, n, 0);
         return;
     }
-    slot_job job = {fn, arg, n, slots};
-    /* slots <= threads, so every lane gets exactly one slot. */
-    onnx_parallel_for(ex, slots, run_slots, &job);
+    slot_job job = {fn, arg, n, 0};
+    atomic_init(&job.next, 0);
+    /* slots <= threads: onnx_parallel_for runs lanes 0 .. slots-1. */
+    onnx_parallel_for(ex, slots, claim_tasks, &job);
 }

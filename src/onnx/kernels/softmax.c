@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "onnx/kernels/slots.h"
+
 int softmax_axis_split(const onnx_tensor *x, int64_t axis, bool flatten,
                   size_t *outer, size_t *n, size_t *inner, kh_error *err) {
     int64_t r = x->rank;
@@ -69,5 +71,7 @@ void softmax_compute(const onnx_exec *ex, const float *x, float *y, size_t outer
     if (!n)
         return;
     softmax_job job = {x, y, n, inner, log};
-    onnx_parallel_for(ex, outer * inner, softmax_lines, &job);
+    onnx_exec serial;
+    onnx_parallel_for(kernel_exec_for(ex, 5.0 * (double)(outer * inner * n), &serial), outer * inner,
+                      softmax_lines, &job);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "onnx/kernels/pool.h"
+#include "onnx/kernels/slots.h"
 #include "onnx/op.h"
 
 typedef struct averagepool_state {
@@ -72,8 +73,10 @@ static int averagepool_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     (void)err;
     const averagepool_state *st = n->state;
     averagepool_job job = {st, n->inputs[0]->data, n->outputs[0]->data};
+    onnx_exec serial;
+    double est_ns = 0.3 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->window.g);
     if (n->outputs[0]->numel)
-        onnx_parallel_for(ex, st->planes, averagepool_planes, &job);
+        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->planes, averagepool_planes, &job);
     return KH_OK;
 }
 

@@ -440,9 +440,15 @@ static void depthwise_planes(void *arg, size_t begin, size_t end, int worker) {
     }
 }
 
-static int conv_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
+static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
     (void)err;
     const conv_state *st = n->state;
+    /* Small convolutions stay on this thread (slots.h). */
+    double est_ns = st->path == CONV_DEPTHWISE
+                        ? 0.4 * (double)(st->batch * st->channels * st->n)
+                        : 0.01 * 2.0 * (double)(st->batch * st->outputs) * (double)st->n * (double)st->k;
+    onnx_exec serial;
+    const onnx_exec *ex = kernel_exec_for(run_ex, est_ns, &serial);
     const onnx_tensor *x = n->inputs[0], *w = n->inputs[1], *b = onnx_node_input(n, 2);
     onnx_tensor *y = n->outputs[0];
     if (y->numel == 0)
@@ -460,7 +466,7 @@ static int conv_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
         const void *plan = depthwise_plan_build(&st->geo, scratch + st->off_slots);
         depthwise_job job = {st, plan, x->data, w->data, bias, {NULL}, conv_out};
         memcpy(job.residual, residual, sizeof residual);
-        onnx_parallel_for(ex, st->batch * st->channels, depthwise_planes, &job);
+        kernel_parallel_slots(ex, st->batch * st->channels, depthwise_planes, &job);
     } else {
         const float *a = st->packed;
         if (st->pack_at_run) {
@@ -503,7 +509,7 @@ static int conv_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
             if (st->pad_input) {
                 float *padded = (float *)(scratch + st->off_padded);
                 pad_job pj = {st, image, padded};
-                onnx_parallel_for(ex, st->channels, pad_planes, &pj);
+                kernel_parallel_slots(ex, st->channels, pad_planes, &pj);
                 image = padded;
             }
             conv_job job = {.st = st, .image = image, .image_h = image_h,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "onnx/kernels/pool.h"
+#include "onnx/kernels/slots.h"
 #include "onnx/op.h"
 
 typedef struct maxpool_state {
@@ -100,8 +101,10 @@ static int maxpool_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     onnx_tensor *indices = onnx_node_output(n, 1);
     maxpool_job job = {st, n->inputs[0]->data, n->outputs[0]->data,
                        indices ? indices->data : NULL, n->inputs[0]->dtype};
+    onnx_exec serial;
+    double est_ns = 0.2 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->window.g);
     if (n->outputs[0]->numel)
-        onnx_parallel_for(ex, st->planes, maxpool_planes, &job);
+        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->planes, maxpool_planes, &job);
     return KH_OK;
 }
 
