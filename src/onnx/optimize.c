@@ -2,6 +2,7 @@
 #include "onnx/optimize.h"
 
 #include <float.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,8 @@ typedef struct fusion {
     onnx_tensor *residuals[KERNEL_MAX_RESIDUALS];
     const char *activation; /* NULL: none */
     float alpha, lo, hi;
+    const onnx_attr *pool_attrs; /* a folded MaxPool's; NULL: none */
+    size_t n_pool_attrs;
 } fusion;
 
 /* Turns node j into a no-op after the Conv took over its output. */
@@ -156,6 +159,29 @@ static onnx_attr *with_activation(onnx_model *m, const onnx_attr *attrs, size_t 
     return out;
 }
 
+/* The Conv's attributes plus the folded MaxPool's, renamed with
+ * ONNX_FUSED_POOL_PREFIX. */
+static int add_pool_attrs(onnx_model *m, onnx_node *conv, const fusion *f) {
+    size_t n = conv->n_attrs + f->n_pool_attrs;
+    onnx_attr *attrs = engine_alloc(m, n * sizeof *attrs);
+    if (!attrs)
+        return KH_ENOMEM;
+    memcpy(attrs, conv->attrs, conv->n_attrs * sizeof *attrs);
+    for (size_t i = 0; i < f->n_pool_attrs; i++) {
+        onnx_attr *a = &attrs[conv->n_attrs + i];
+        *a = f->pool_attrs[i];
+        size_t len = strlen(ONNX_FUSED_POOL_PREFIX) + strlen(a->name) + 1;
+        char *name = engine_alloc(m, len);
+        if (!name)
+            return KH_ENOMEM;
+        snprintf(name, len, "%s%s", ONNX_FUSED_POOL_PREFIX, a->name);
+        a->name = name;
+    }
+    conv->attrs = attrs;
+    conv->n_attrs = n;
+    return KH_OK;
+}
+
 /* Rebuilds the Conv's inputs and attributes with what was fused. */
 static int apply(onnx_model *m, onnx_node *conv, const fusion *f) {
     if (f->n_residuals) {
@@ -178,6 +204,8 @@ static int apply(onnx_model *m, onnx_node *conv, const fusion *f) {
         conv->attrs = attrs;
         conv->n_attrs = n_attrs;
     }
+    if (f->pool_attrs)
+        return add_pool_attrs(m, conv, f);
     return KH_OK;
 }
 
@@ -196,6 +224,35 @@ static bool activation_of(const onnx_node *n, const onnx_tensor *in, fusion *f) 
         return false;
     }
     return true;
+}
+
+/* ints attribute `name` of n equals {a, b}; absent counts as equal when
+ * absent_ok. */
+static bool ints2(const onnx_node *n, const char *name, int64_t a, int64_t b, bool absent_ok) {
+    const onnx_attr *at = onnx_attr_find(n, name);
+    if (!at)
+        return absent_ok;
+    return at->type == ONNX_ATTR_INTS && at->count == 2 && at->ints[0] == a && at->ints[1] == b;
+}
+
+/* Folds a 2x2, stride-2 MaxPool (no Indices output, no ceil_mode or
+ * dilation) reading Conv c's output into c. */
+static void fuse_pool(onnx_model *m, size_t c, fusion *f) {
+    onnx_tensor *out = m->nodes[c].outputs[0];
+    if (!out || is_graph_output(m, out))
+        return;
+    long j = only_consumer(m, out);
+    if (j <= (long)c)
+        return;
+    const onnx_node *n = &m->nodes[j];
+    if (!is_op(n, "MaxPool") || n->inputs[0] != out || !n->n_outputs ||
+        (n->n_outputs > 1 && n->outputs[1]) || !ints2(n, "kernel_shape", 2, 2, false) ||
+        !ints2(n, "strides", 2, 2, false) || !ints2(n, "dilations", 1, 1, true) ||
+        onnx_attr_int(n, "ceil_mode", 0) != 0)
+        return;
+    f->pool_attrs = n->attrs;
+    f->n_pool_attrs = n->n_attrs;
+    take_output(m, c, (size_t)j);
 }
 
 /* Follows Conv node c's output through Adds and one activation. */
@@ -225,8 +282,10 @@ static int fuse_conv(onnx_model *m, size_t c) {
         if (!activation_of(n, out, &f))
             break;
         take_output(m, c, (size_t)j);
-        break; /* nothing fuses after the activation */
+        break; /* only a pool fuses after the activation */
     }
+    if (!f.n_residuals)
+        fuse_pool(m, c, &f);
     return apply(m, &m->nodes[c], &f);
 }
 

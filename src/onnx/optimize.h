@@ -13,6 +13,12 @@
  * The fused Conv computes activation(conv + bias + r0 + r1 + r2) while the
  * values are in registers; a residual that would broadcast is handled by the
  * Conv itself (slower, still correct), so fusing never needs shapes.
+ *
+ * A 2x2, stride-2 MaxPool reading a Conv without residuals is folded in too:
+ * the Conv computes two rows at a time and pools them on the spot, so the
+ * full-size convolution output (the largest tensor of the detector) is never
+ * written. Add chains the Convs cannot take (their operands have other
+ * readers) and an activation after them become one FusedSum node.
  */
 #ifndef KH_ONNX_OPTIMIZE_H
 #define KH_ONNX_OPTIMIZE_H
@@ -29,6 +35,9 @@
 #define ONNX_FUSED_MAX "khappy.max"
 /* Inputs of a fused Conv from this index on are residuals to add. */
 #define ONNX_FUSED_FIRST_RESIDUAL 3
+/* A 2x2, stride-2 MaxPool after the activation: its attributes, copied to
+ * the Conv with this prefix (kernel_shape, strides, pads, auto_pad, ...). */
+#define ONNX_FUSED_POOL_PREFIX "khappy.pool."
 
 /* Reads the fused activation of n into ep (activation, alpha, lo, hi);
  * KERNEL_ACT_NONE when n has none. KH_EINVAL for a malformed one. */

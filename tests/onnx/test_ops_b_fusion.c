@@ -159,6 +159,108 @@ static void test_fused_model_matches_unfused(void **state) {
     free(buf);
 }
 
+/* Convs followed by 2x2 stride-2 MaxPools on every Conv path: rows (with a
+ * top pad: SAME_LOWER on an odd height), pointwise (left and right pads: the
+ * scalar row pooling), packed (pooled from a full-size result), and a 3x3
+ * pool that must stay a node. */
+static uint8_t *build_pool_model(size_t *len) {
+    kh_error err = {0};
+    onnx_model_writer *w;
+    assert_int_equal(onnx_model_writer_create("pools", 13, &w, &err), KH_OK);
+    onnx_model_writer_add_input(w, "x", ONNX_FLOAT, 4, (int64_t[]){1, 3, 21, 30}, NULL);
+    uint32_t seed = 6;
+    float *w1 = th_random_floats(8 * 3 * 9, &seed), *w2 = th_random_floats(8 * 8, &seed);
+    float *w3 = th_random_floats(8 * 8 * 9, &seed), *b = th_random_floats(8, &seed);
+    onnx_model_writer_add_initializer(w, "w1", 4, (int64_t[]){8, 3, 3, 3}, w1);
+    onnx_model_writer_add_initializer(w, "w2", 4, (int64_t[]){8, 8, 1, 1}, w2);
+    onnx_model_writer_add_initializer(w, "w3", 4, (int64_t[]){8, 8, 3, 3}, w3);
+    onnx_model_writer_add_initializer(w, "b", 1, (int64_t[]){8}, b);
+    free(w1);
+    free(w2);
+    free(w3);
+    free(b);
+    const char *c1_in[3] = {"x", "w1", "b"}, *c1_out[1] = {"c1"};
+    onnx_model_writer_add_node(w, "Conv", "c1", c1_in, 3, c1_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){3, 3}, 2);
+    node2(w, "LeakyRelu", "c1", NULL, "l1");
+    const char *p1_in[1] = {"l1"}, *p1_out[1] = {"p1"};
+    onnx_model_writer_add_node(w, "MaxPool", "p1", p1_in, 1, p1_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_string(w, "auto_pad", "SAME_LOWER");
+    const char *c2_in[3] = {"p1", "w2", "b"}, *c2_out[1] = {"c2"};
+    onnx_model_writer_add_node(w, "Conv", "c2", c2_in, 3, c2_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){1, 1}, 2);
+    const char *p2_in[1] = {"c2"}, *p2_out[1] = {"p2"};
+    onnx_model_writer_add_node(w, "MaxPool", "p2", p2_in, 1, p2_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_ints(w, "pads", (int64_t[]){0, 1, 0, 1}, 4);
+    const char *c3_in[3] = {"p2", "w3", "b"}, *c3_out[1] = {"c3"};
+    onnx_model_writer_add_node(w, "Conv", "c3", c3_in, 3, c3_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){3, 3}, 2);
+    onnx_model_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    node2(w, "Relu", "c3", NULL, "r3");
+    const char *p3_in[1] = {"r3"}, *p3_out[1] = {"p3"};
+    onnx_model_writer_add_node(w, "MaxPool", "p3", p3_in, 1, p3_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+    onnx_model_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+    const char *p4_in[1] = {"p3"}, *p4_out[1] = {"y"};
+    onnx_model_writer_add_node(w, "MaxPool", "p4", p4_in, 1, p4_out, 1);
+    onnx_model_writer_attr_ints(w, "kernel_shape", (int64_t[]){3, 3}, 2);
+    onnx_model_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    onnx_model_writer_add_output(w, "p1", ONNX_FLOAT, -1, NULL, NULL);
+    onnx_model_writer_add_output(w, "y", ONNX_FLOAT, -1, NULL, NULL);
+    uint8_t *buf;
+    assert_int_equal(onnx_model_writer_finish(w, &buf, len, &err), KH_OK);
+    onnx_model_writer_destroy(w);
+    return buf;
+}
+
+static void test_fused_pools_match_unfused(void **state) {
+    (void)state;
+    size_t len;
+    uint8_t *buf = build_pool_model(&len);
+    uint32_t seed = 12;
+    float *x = th_random_floats(3 * 21 * 30, &seed);
+    onnx_tensor_view in = {ONNX_FLOAT, 4, {1, 3, 21, 30}, x};
+    sgemm_isa isas[3];
+    size_t n_isas = th_isas(isas);
+    for (size_t i = 0; i < n_isas; i++)
+        for (int threads = 1; threads <= 2; threads++) {
+            assert_true(sgemm_isa_select(isas[i]));
+            onnx_model *plain = load(buf, len, false, threads), *fused = load(buf, len, true, threads);
+            onnx_tensor_view a[2], b[2];
+            kh_error err = {0};
+            assert_int_equal(onnx_model_run(plain, &in, 1, a, 2, &err), KH_OK);
+            int rc = onnx_model_run(fused, &in, 1, b, 2, &err);
+            if (rc)
+                fprintf(stderr, "fused run: %s\n", err.message);
+            assert_int_equal(rc, KH_OK);
+            for (int o = 0; o < 2; o++) {
+                size_t n = 1;
+                assert_int_equal(a[o].rank, b[o].rank);
+                for (int d = 0; d < a[o].rank; d++) {
+                    assert_int_equal(a[o].dims[d], b[o].dims[d]);
+                    n *= (size_t)a[o].dims[d];
+                }
+                assert_int_equal(th_compare("fused pool vs unfused", b[o].data, a[o].data, n, 1e-5f, 1e-5f), -1);
+            }
+            /* p1 is a graph output, yet its pool still folds into c1. */
+            assert_non_null(onnx_attr_find(node_named(fused, "c1"), ONNX_FUSED_POOL_PREFIX "kernel_shape"));
+            assert_non_null(onnx_attr_find(node_named(fused, "c2"), ONNX_FUSED_POOL_PREFIX "pads"));
+            assert_non_null(onnx_attr_find(node_named(fused, "c3"), ONNX_FUSED_POOL_PREFIX "strides"));
+            assert_string_equal(node_named(fused, "p4")->op_type, "MaxPool");
+            assert_int_equal(node_named(fused, "p4")->n_inputs, 1);
+            onnx_model_destroy(plain);
+            onnx_model_destroy(fused);
+        }
+    sgemm_isa_select(sgemm_isa_best());
+    free(x);
+    free(buf);
+}
+
 static void test_fused_activation_attribute_checked(void **state) {
     (void)state;
     th_node t;
@@ -173,6 +275,7 @@ static void test_fused_activation_attribute_checked(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_model_matches_unfused),
+        cmocka_unit_test(test_fused_pools_match_unfused),
         cmocka_unit_test(test_fused_activation_attribute_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,10 +116,12 @@ static inline __mmask16 low16(size_t n) {
     return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
 }
 
-/* 2-D windows of any size, stride 1 or 2, dilation 1, one depth slice:
- * the interior 16 outputs at a time, borders through max_generic. Stride 2
- * loads two vectors at column offset 2q and takes their even (tap 2q) and
- * odd (tap 2q+1) columns, after the vertical max over the window's rows. */
+/* 2-D windows of any size, stride 1 or 2, dilation 1, one depth slice, 16
+ * outputs at a time: window rows outside the input are skipped and columns
+ * past its right end read as -FLT_MAX (masked loads), so only columns with
+ * left padding go through max_generic. Stride 2 loads two vectors at column
+ * offset 2q and takes their even (tap 2q) and odd (tap 2q+1) columns, after
+ * the vertical max over the window's rows. */
 AVX512_TARGET static ALWAYS_INLINE void max_2d_avx512(const int stride,
                                                      const pool_window *w,
                                                      const float *in,
@@ -129,54 +131,55 @@ AVX512_TARGET static ALWAYS_INLINE void max_2d_avx512(const int stride,
     const size_t OH = g->out[1], OW = g->out[2];
     const ptrdiff_t kh = (ptrdiff_t)g->kernel[1], kw = (ptrdiff_t)g->kernel[2];
     const ptrdiff_t pt = g->pad[1], pl = g->pad[2], s = stride;
-    /* Outputs whose whole window is inside: o*s - pad >= 0 and
-     * o*s - pad + k - 1 <= size - 1. */
-    ptrdiff_t y0 = (pt + s - 1) / s, y1 = H - kh + pt < 0 ? 0 : (H - kh + pt) / s + 1;
-    ptrdiff_t x0 = (pl + s - 1) / s, x1 = W - kw + pl < 0 ? 0 : (W - kw + pl) / s + 1;
-    if (y1 > (ptrdiff_t)OH)
-        y1 = (ptrdiff_t)OH;
-    if (x1 > (ptrdiff_t)OW)
-        x1 = (ptrdiff_t)OW;
-    if (y0 > y1)
-        y0 = y1;
-    if (x0 > x1)
-        x0 = x1;
+    /* Columns whose window starts inside the row. */
+    ptrdiff_t x0 = (pl + s - 1) / s;
+    if (x0 > (ptrdiff_t)OW)
+        x0 = (ptrdiff_t)OW;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    max_generic(w, in, out, NULL, 0, false, 0, (size_t)y0, 0, OW);
-    for (ptrdiff_t oy = y0; oy < y1; oy++) {
-        const float *top = in + (oy * s - pt) * W - pl;
-        float *o = out + (size_t)oy * OW;
-        max_generic(w, in, out, NULL, 0, false, (size_t)oy, (size_t)oy + 1, 0, (size_t)x0);
-        for (ptrdiff_t ox = x0; ox < x1; ox += 16) {
-            size_t n = (size_t)(x1 - ox < 16 ? x1 - ox : 16);
-            __m512 v = _mm512_set1_ps(-FLT_MAX);
+    const __m512 lowest = _mm512_set1_ps(-FLT_MAX);
+    for (size_t oy = 0; oy < OH; oy++) {
+        const ptrdiff_t iy = (ptrdiff_t)oy * s - pt;
+        const ptrdiff_t ky0 = iy < 0 ? -iy : 0, ky1 = H - iy < kh ? H - iy : kh;
+        float *o = out + oy * OW;
+        if (x0 > 0)
+            max_generic(w, in, out, NULL, 0, false, oy, oy + 1, 0, (size_t)x0);
+        for (ptrdiff_t ox = x0; ox < (ptrdiff_t)OW; ox += 16) {
+            ptrdiff_t n = (ptrdiff_t)OW - ox < 16 ? (ptrdiff_t)OW - ox : 16;
+            __m512 v = lowest;
             if (stride == 1) {
-                __mmask16 m = low16(n);
-                for (ptrdiff_t ky = 0; ky < kh; ky++)
-                    for (ptrdiff_t kx = 0; kx < kw; kx++)
-                        v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, top + ky * W + ox + kx));
+                for (ptrdiff_t kx = 0; kx < kw; kx++) {
+                    ptrdiff_t c = ox - pl + kx, valid = W - c < n ? W - c : n;
+                    if (valid <= 0)
+                        continue;
+                    __mmask16 m = low16((size_t)valid);
+                    for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+                        v = _mm512_max_ps(v, _mm512_mask_loadu_ps(lowest, m, in + (iy + ky) * W + c));
+                }
             } else {
                 for (ptrdiff_t q = 0; 2 * q < kw; q++) {
                     bool has_odd = 2 * q + 1 < kw;
-                    size_t count = has_odd ? 2 * n : 2 * n - 1;
-                    __mmask16 m_lo = low16(count), m_hi = low16(count > 16 ? count - 16 : 0);
-                    __m512 lo = _mm512_set1_ps(-FLT_MAX), hi = lo;
-                    for (ptrdiff_t ky = 0; ky < kh; ky++) {
-                        const float *p = top + ky * W + 2 * ox + 2 * q;
-                        lo = _mm512_max_ps(lo, _mm512_maskz_loadu_ps(m_lo, p));
-                        hi = _mm512_max_ps(hi, _mm512_maskz_loadu_ps(m_hi, p + 16));
+                    ptrdiff_t c = 2 * ox - pl + 2 * q;
+                    ptrdiff_t count = has_odd ? 2 * n : 2 * n - 1;
+                    if (W - c < count)
+                        count = W - c;
+                    if (count <= 0)
+                        continue;
+                    __mmask16 m_lo = low16((size_t)count), m_hi = low16(count > 16 ? (size_t)count - 16 : 0);
+                    __m512 lo = lowest, hi = lowest;
+                    for (ptrdiff_t ky = ky0; ky < ky1; ky++) {
+                        const float *p = in + (iy + ky) * W + c;
+                        lo = _mm512_max_ps(lo, _mm512_mask_loadu_ps(lowest, m_lo, p));
+                        hi = _mm512_max_ps(hi, _mm512_mask_loadu_ps(lowest, m_hi, p + 16));
                     }
                     v = _mm512_max_ps(v, _mm512_permutex2var_ps(lo, even, hi));
                     if (has_odd)
                         v = _mm512_max_ps(v, _mm512_permutex2var_ps(lo, odd, hi));
                 }
             }
-            _mm512_mask_storeu_ps(o + ox, low16(n), v);
+            _mm512_mask_storeu_ps(o + ox, low16((size_t)n), v);
         }
-        max_generic(w, in, out, NULL, 0, false, (size_t)oy, (size_t)oy + 1, (size_t)x1, OW);
     }
-    max_generic(w, in, out, NULL, 0, false, (size_t)y1, OH, 0, OW);
 }
 
 AVX512_TARGET static void max_2d_s1_avx512(const pool_window *w, const float *in, float *out) {
@@ -288,4 +291,57 @@ int pool_plan(const conv_window_attrs *attrs, const onnx_tensor *x,
     for (int i = 0; i < spatial; i++)
         ydims[2 + i] = out[i];
     return KH_OK;
+}
+
+static void max_2x2_row_scalar(const float *row0, const float *row1, size_t w,
+                               ptrdiff_t pad_left, float *out, size_t out_w, size_t px0) {
+    for (size_t px = px0; px < out_w; px++) {
+        float best = -FLT_MAX;
+        for (ptrdiff_t c = (ptrdiff_t)(2 * px) - pad_left; c < (ptrdiff_t)(2 * px) - pad_left + 2; c++) {
+            if (c < 0 || c >= (ptrdiff_t)w)
+                continue;
+            if (row0[c] > best)
+                best = row0[c];
+            if (row1 && row1[c] > best)
+                best = row1[c];
+        }
+        out[px] = best;
+    }
+}
+
+#if POOL_X86
+/* Windows starting at column 2*px (no left padding): 32 columns per 16
+ * outputs, missing columns read as -FLT_MAX. */
+AVX512_TARGET static void max_2x2_row_avx512(const float *row0, const float *row1, size_t w,
+                                             float *out, size_t out_w) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 lowest = _mm512_set1_ps(-FLT_MAX);
+    for (size_t px = 0; px < out_w; px += 16) {
+        size_t n = out_w - px < 16 ? out_w - px : 16;
+        size_t c0 = 2 * px, cols = w - c0 < 2 * n ? w - c0 : 2 * n;
+        __mmask16 m_lo = low16(cols), m_hi = low16(cols > 16 ? cols - 16 : 0);
+        __m512 a = _mm512_mask_loadu_ps(lowest, m_lo, row0 + c0);
+        __m512 b = _mm512_mask_loadu_ps(lowest, m_hi, row0 + c0 + 16);
+        if (row1) {
+            a = _mm512_max_ps(a, _mm512_mask_loadu_ps(lowest, m_lo, row1 + c0));
+            b = _mm512_max_ps(b, _mm512_mask_loadu_ps(lowest, m_hi, row1 + c0 + 16));
+        }
+        __m512 v = _mm512_max_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        _mm512_mask_storeu_ps(out + px, low16(n), v);
+    }
+}
+#endif
+
+void pool_max_2x2_row(const float *row0, const float *row1, size_t w, ptrdiff_t pad_left,
+                      float *out, size_t out_w) {
+#if POOL_X86
+    /* Every window must start inside the row: 2 * (out_w - 1) < w. */
+    if (pad_left == 0 && out_w && 2 * (out_w - 1) < w &&
+        sgemm_isa_current() == SGEMM_ISA_AVX512) {
+        max_2x2_row_avx512(row0, row1, w, out, out_w);
+        return;
+    }
+#endif
+    max_2x2_row_scalar(row0, row1, w, pad_left, out, out_w, 0);
 }

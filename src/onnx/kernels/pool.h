@@ -35,6 +35,13 @@ void pool_max_plane_i8(const pool_window *w, const int8_t *in, int8_t *out);
  * (never past the end padding). */
 void pool_avg_plane(const pool_window *w, const float *in, float *out);
 
+/* One output row of a 2x2, stride-2 max pool from one or two input rows of
+ * width w (row1 NULL when the window's second row is padding): out[px] =
+ * max over columns 2*px - pad_left and 2*px - pad_left + 1 that exist.
+ * Used by Conv when a MaxPool is fused into it. */
+void pool_max_2x2_row(const float *row0, const float *row1, size_t w, ptrdiff_t pad_left,
+                      float *out, size_t out_w);
+
 /* Plans pooling of x [N, C, D1..Dk] (1 <= k <= 3) with attrs: kernel_shape
  * is required. Fills w (count_include_pad left false) and ydims (rank of
  * x). KH_EINVAL / KH_ESHAPE / KH_EUNSUPPORTED with a message otherwise. */

@@ -11,15 +11,17 @@
  *   packed     anything else: im2col packs B tile by tile
  * Weights that are constants are packed once at reshape.
  */
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "onnx/kernels/conv_window.h"
 #include "onnx/kernels/depthwise.h"
 #include "onnx/kernels/eltwise_sum.h"
 #include "onnx/kernels/im2col.h"
+#include "onnx/kernels/pool.h"
 #include "onnx/kernels/sgemm.h"
 #include "onnx/kernels/slots.h"
-#include "onnx/kernels/conv_window.h"
 #include "onnx/op.h"
 #include "onnx/optimize.h"
 
@@ -51,6 +53,12 @@ typedef struct conv_state {
     bool broadcast_residuals;   /* added after the convolution */
     int conv_rank;
     int64_t conv_dims[ONNX_MAX_RANK];
+    /* A 2x2, stride-2 MaxPool fused after the epilogue (optimize.h). Rows
+     * and pointwise paths pool each pair of rows from a small band buffer;
+     * other paths pool a full-size result in scratch. */
+    bool pooled, pool_banded;
+    pool_window pool;
+    size_t band_bytes, off_band, pool_rows; /* pooled rows per task */
 
     float *packed;              /* constant weights, packed per group */
     size_t packed_cap;          /* floats */
@@ -121,6 +129,38 @@ static int residual_shape(const conv_state *st, int *rank, int64_t *dims,
         }
     }
     return KH_OK;
+}
+
+/* A MaxPool the fusion pass folded in: its attributes were copied with the
+ * ONNX_FUSED_POOL_PREFIX. Sets st->pooled and st->pool, and replaces y_dims
+ * (the convolution's) by the pooled shape. */
+static int read_fused_pool(const onnx_node *n, conv_state *st, int64_t *y_dims, kh_error *err) {
+    onnx_attr attrs[16];
+    size_t count = 0;
+    const size_t plen = strlen(ONNX_FUSED_POOL_PREFIX);
+    for (size_t i = 0; i < n->n_attrs && count < 16; i++)
+        if (!strncmp(n->attrs[i].name, ONNX_FUSED_POOL_PREFIX, plen)) {
+            attrs[count] = n->attrs[i];
+            attrs[count++].name += plen;
+        }
+    st->pooled = count > 0;
+    if (!st->pooled)
+        return KH_OK;
+    onnx_node pool_node = {.name = n->name, .op_type = "MaxPool", .domain = "",
+                           .opset = n->opset, .attrs = attrs, .n_attrs = count};
+    conv_window_attrs pa;
+    int rc = conv_window_read(&pool_node, &pa, err);
+    if (rc)
+        return rc;
+    bool two = pa.kernel_count == 2 && pa.kernel[0] == 2 && pa.kernel[1] == 2 &&
+               pa.strides_count == 2 && pa.strides[0] == 2 && pa.strides[1] == 2 &&
+               (!pa.dilations_count || (pa.dilations[0] == 1 && pa.dilations[1] == 1)) &&
+               !pa.ceil_mode;
+    if (!two || st->conv_rank != 4 || st->n_residuals)
+        return kh_error_set(err, KH_EINVAL, "fused MaxPool: only 2x2 windows with stride 2 on 2-D, without residuals");
+    onnx_tensor conv = {.name = n->name, .dtype = ONNX_FLOAT, .rank = st->conv_rank};
+    memcpy(conv.dims, st->conv_dims, sizeof conv.dims);
+    return pool_plan(&pa, &conv, &st->pool, y_dims, err);
 }
 
 static bool is_constant(const onnx_tensor *t) {
@@ -209,8 +249,21 @@ static size_t plan_path(conv_state *st, int spatial) {
         off += depthwise_plan_bytes(g);
         break;
     }
+    /* A fused pool: rows and pointwise paths compute two rows at a time
+     * into a band per slot; the others pool a full-size result. */
+    st->pool_banded = st->pooled && (st->path == CONV_POINTWISE || st->path == CONV_ROWS);
+    st->off_band = off;
+    st->band_bytes = 0;
+    if (st->pool_banded) {
+        /* Enough pooled rows per task for a few micro-tiles of columns. */
+        st->pool_rows = (192 + 2 * g->out[2] - 1) / (2 * g->out[2]);
+        if (st->pool_rows > st->pool.g.out[1])
+            st->pool_rows = st->pool.g.out[1] ? st->pool.g.out[1] : 1;
+        st->band_bytes = align64(st->outputs * 2 * st->pool_rows * g->out[2] * sizeof(float));
+        off += KERNEL_MAX_SLOTS * st->band_bytes;
+    }
     st->off_result = off;
-    if (st->broadcast_residuals)
+    if (st->broadcast_residuals || (st->pooled && !st->pool_banded))
         off += align64(st->batch * st->outputs * st->n * sizeof(float));
     return off;
 }
@@ -285,6 +338,8 @@ static int conv_reshape(onnx_node *n, kh_error *err) {
     if ((rc = residual_shape(st, &y_rank, y_dims, &same, err)))
         return rc;
     st->broadcast_residuals = !same;
+    if ((rc = read_fused_pool(n, st, y_dims, err)))
+        return rc;
     if ((rc = onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, y_rank, y_dims, err)))
         return rc;
 
@@ -327,6 +382,7 @@ typedef struct conv_job {
     const float *residual[KERNEL_MAX_RESIDUALS]; /* this image, or NULL */
     float *y;             /* this image */
     unsigned char *slots;
+    unsigned char *band;  /* fused pool: band buffers, one per slot */
     size_t m_splits, panels_per_split;
 } conv_job;
 
@@ -379,6 +435,73 @@ static void gemm_tasks(void *arg, size_t begin, size_t end, int slot) {
         }
         case CONV_DEPTHWISE:
             break;
+        }
+    }
+}
+
+/* Fused 2x2 / stride-2 MaxPool: task t is a run of st->pool_rows pooled
+ * rows (of one row-panel split). Their convolution rows go, with the
+ * epilogue, into this slot's band ([outputs][2 * pool_rows][OW]) and are
+ * pooled from there, so the full convolution output is never written. */
+static void pooled_tasks(void *arg, size_t begin, size_t end, int slot) {
+    const conv_job *job = arg;
+    const conv_state *st = job->st;
+    const size_t panels = sgemm_panels(st->m);
+    const size_t OH = st->geo.out[1], OW = st->geo.out[2];
+    const size_t PH = st->pool.g.out[1], PW = st->pool.g.out[2];
+    const ptrdiff_t pool_top = st->pool.g.pad[1], pool_left = st->pool.g.pad[2];
+    const size_t band_ld = 2 * st->pool_rows * OW;
+    float *band = (float *)(job->band + (size_t)slot * st->band_bytes);
+    for (size_t t = begin; t < end; t++) {
+        size_t run = t / job->m_splits, split = t % job->m_splits;
+        size_t p0 = split * job->panels_per_split;
+        size_t p1 = p0 + job->panels_per_split < panels ? p0 + job->panels_per_split : panels;
+        size_t py0 = run * st->pool_rows, py1 = py0 + st->pool_rows < PH ? py0 + st->pool_rows : PH;
+        if (p0 >= p1 || py0 >= py1)
+            continue;
+        /* Convolution rows [lo, hi) under pooled rows [py0, py1). */
+        ptrdiff_t first = (ptrdiff_t)(2 * py0) - pool_top, last = (ptrdiff_t)(2 * py1) - pool_top;
+        size_t lo = first < 0 ? 0 : (size_t)first;
+        size_t hi = last < (ptrdiff_t)OH ? (size_t)(last > 0 ? last : 0) : OH;
+        size_t rows = hi > lo ? hi - lo : 0;
+        for (size_t g = 0; g < (size_t)st->group; g++) {
+            kernel_epilogue ep = st->fused;
+            ep.bias = job->bias ? job->bias + g * st->m : NULL;
+            float *gband = band + g * st->m * band_ld;
+            sgemm_params p = {.m = st->m, .n = rows * OW, .k = st->k,
+                              .a_packed = job->a + g * st->packed_per_group,
+                              .c = gband, .ldc = band_ld, .epilogue = &ep};
+            const float *group_image = job->image + g * st->geo.channels * job->image_h * job->image_w;
+            if (st->path == CONV_POINTWISE) {
+                /* The rows are contiguous in the input. */
+                for (size_t c0 = 0; c0 < rows * OW; c0 += st->tile_cols) {
+                    size_t cols = rows * OW - c0 < st->tile_cols ? rows * OW - c0 : st->tile_cols;
+                    sgemm_compute_direct(&p, p0, p1, c0, cols, group_image + lo * OW + c0, job->koffs);
+                }
+            } else {
+                for (size_t r = lo; r < hi; r++)
+                    for (size_t ox0 = 0; ox0 < OW; ox0 += st->tile_cols) {
+                        size_t cols = OW - ox0 < st->tile_cols ? OW - ox0 : st->tile_cols;
+                        const float *b = group_image + r * st->geo.stride[1] * job->image_w + ox0;
+                        sgemm_compute_direct(&p, p0, p1, (r - lo) * OW + ox0, cols, b, job->koffs);
+                    }
+            }
+            size_t ch_end = p1 * SGEMM_MR < st->m ? p1 * SGEMM_MR : st->m;
+            for (size_t ch = p0 * SGEMM_MR; ch < ch_end; ch++)
+                for (size_t py = py0; py < py1; py++) {
+                    float *out = job->y + ((g * st->m + ch) * PH + py) * PW;
+                    const float *win[2] = {NULL, NULL};
+                    int n_win = 0;
+                    for (ptrdiff_t r = (ptrdiff_t)(2 * py) - pool_top; r < (ptrdiff_t)(2 * py) - pool_top + 2; r++)
+                        if (r >= (ptrdiff_t)lo && r < (ptrdiff_t)hi)
+                            win[n_win++] = gband + ch * band_ld + ((size_t)r - lo) * OW;
+                    if (!n_win) {
+                        for (size_t px = 0; px < PW; px++)
+                            out[px] = -FLT_MAX;
+                        continue;
+                    }
+                    pool_max_2x2_row(win[0], win[1], OW, pool_left, out, PW);
+                }
         }
     }
 }
@@ -454,7 +577,8 @@ static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
     if (y->numel == 0)
         return KH_OK;
     unsigned char *scratch = ex->scratch;
-    float *conv_out = st->broadcast_residuals ? (float *)(scratch + st->off_result) : y->data;
+    const bool to_result = st->broadcast_residuals || (st->pooled && !st->pool_banded);
+    float *conv_out = to_result ? (float *)(scratch + st->off_result) : y->data;
     const float *bias = b ? b->data : NULL;
     const size_t image_out = st->outputs * st->n;
     const float *residual[KERNEL_MAX_RESIDUALS] = {NULL};
@@ -493,7 +617,9 @@ static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
             }
         }
         size_t panels = sgemm_panels(st->m);
-        size_t tasks = (size_t)st->group * st->tiles;
+        /* Banded pooling: one task per pooled row (all groups). */
+        size_t tasks = st->pool_banded ? (st->pool.g.out[1] + st->pool_rows - 1) / st->pool_rows
+                                       : (size_t)st->group * st->tiles;
         /* Too few column tiles to keep every thread busy: split the rows
          * (output channels) too. */
         size_t want = 4 * (size_t)(ex->threads > 1 ? ex->threads : 1);
@@ -516,12 +642,25 @@ static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
                             .image_w = image_w, .a = a, .koffs = koffs,
                             .bias = bias, .y = conv_out + i * image_out,
                             .slots = scratch + st->off_slots,
+                            .band = scratch + st->off_band,
                             .m_splits = m_splits,
                             .panels_per_split = (panels + m_splits - 1) / m_splits};
             for (int r = 0; r < KERNEL_MAX_RESIDUALS; r++)
                 job.residual[r] = residual[r] ? residual[r] + i * image_out : NULL;
-            kernel_parallel_slots(ex, tasks * m_splits, gemm_tasks, &job);
+            if (st->pool_banded) {
+                job.y = y->data + i * st->outputs * conv_out_size(&st->pool.g);
+                kernel_parallel_slots(ex, tasks * m_splits, pooled_tasks, &job);
+            } else {
+                kernel_parallel_slots(ex, tasks * m_splits, gemm_tasks, &job);
+            }
         }
+    }
+    if (st->pooled && !st->pool_banded) {
+        /* Slow path: pool the full convolution result. */
+        size_t in_plane = st->n, out_plane = conv_out_size(&st->pool.g);
+        for (size_t p = 0; p < st->batch * st->outputs; p++)
+            pool_max_plane(&st->pool, conv_out + p * in_plane, (float *)y->data + p * out_plane,
+                           NULL, 0, false);
     }
     if (st->broadcast_residuals) {
         /* Slow path: the fused Add broadcasts, so add after the fact. */
