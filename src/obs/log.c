@@ -157,10 +157,15 @@ static void put_text_message(obs_text *line, const char *message) {
 static void format_time(char out[64]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm utc;
-    gmtime_r(&ts.tv_sec, &utc);
-    char date[40];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+    /* The date part changes once a second: formatted once per thread. */
+    static _Thread_local time_t cached_second = -1;
+    static _Thread_local char date[40];
+    if (ts.tv_sec != cached_second) {
+        struct tm utc;
+        gmtime_r(&ts.tv_sec, &utc);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+        cached_second = ts.tv_sec;
+    }
     snprintf(out, 64, "%s.%03dZ", date, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 

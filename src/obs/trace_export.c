@@ -35,6 +35,7 @@
 
 struct kh_span {
     kh_tracer *tracer;
+    kh_span *next_free; /* in the tracer's pool */
     kh_span_context context;
     uint8_t parent_span_id[KH_SPAN_ID_BYTES];
     bool has_parent;
@@ -71,7 +72,8 @@ struct kh_tracer {
     size_t count;
     uint64_t enqueued_total;  /* spans ever queued */
     uint64_t completed_total; /* of those, exported or dropped */
-    bool flush_requested;
+    uint64_t dequeued_total;  /* of those, taken by the export thread */
+    uint64_t flush_target;    /* export at once until dequeued reaches it */
     bool stopping;
     int64_t stop_deadline_mono_ns;
     bool has_thread;
@@ -79,6 +81,12 @@ struct kh_tracer {
     bool thread_done;  /* the export thread has left its loop */
     bool abandoned;    /* destroy gave up waiting: the thread frees */
     kh_span **batch;  /* the export thread's, batch_size entries */
+    /* Exported spans kept for reuse: without it, a burst of spans freed by
+     * the export thread lets malloc give the heap back to the system, and
+     * the next burst pays a page fault per span. */
+    kh_span *pool;
+    size_t pool_size;
+    size_t pool_max;
     bool *scratch;
 
     _Atomic uint64_t started;
@@ -121,8 +129,17 @@ kh_span *kh_span_start(kh_tracer *tracer, const char *service,
                        const kh_span_context *parent) {
     if (!tracer)
         return NULL;
-    kh_span *span = malloc(sizeof *span);
-    if (!span)
+    kh_span *span = NULL;
+    if (tracer->has_thread) {
+        pthread_mutex_lock(&tracer->lock);
+        span = tracer->pool;
+        if (span) {
+            tracer->pool = span->next_free;
+            tracer->pool_size--;
+        }
+        pthread_mutex_unlock(&tracer->lock);
+    }
+    if (!span && !(span = malloc(sizeof *span)))
         return NULL;
     span->tracer = tracer;
     span->kind = kh_span_kind_name(kind) ? kind : KH_SPAN_INTERNAL;
@@ -539,19 +556,22 @@ static void *export_thread(void *arg) {
     kh_span **batch = tracer->batch;
     pthread_mutex_lock(&tracer->lock);
     for (;;) {
-        if (tracer->count < tracer->batch_size && !tracer->flush_requested &&
+        /* A flush wants the spans queued before it now; later spans wait
+         * for a full batch or the interval again. */
+        if (tracer->count < tracer->batch_size &&
+            tracer->flush_target <= tracer->dequeued_total &&
             !tracer->stopping) {
             struct timespec until;
             deadline_in(&until, tracer->flush_interval_ms);
             while (tracer->count < tracer->batch_size &&
-                   !tracer->flush_requested && !tracer->stopping) {
+                   tracer->flush_target <= tracer->dequeued_total &&
+                   !tracer->stopping) {
                 if (pthread_cond_timedwait(&tracer->wake, &tracer->lock,
                                            &until) != 0)
                     break;
             }
         }
         if (tracer->count == 0) {
-            tracer->flush_requested = false;
             pthread_cond_broadcast(&tracer->done);
             if (tracer->stopping)
                 break;
@@ -563,15 +583,22 @@ static void *export_thread(void *arg) {
             batch[i] = tracer->queue[(tracer->head + i) % tracer->capacity];
         tracer->head = (tracer->head + n) % tracer->capacity;
         tracer->count -= n;
+        tracer->dequeued_total += n;
         bool stopping = tracer->stopping;
         int64_t deadline = tracer->stop_deadline_mono_ns;
         pthread_mutex_unlock(&tracer->lock);
 
         export_batch(tracer, batch, n, tracer->scratch, stopping, deadline);
-        for (size_t i = 0; i < n; i++)
-            free(batch[i]);
 
         pthread_mutex_lock(&tracer->lock);
+        size_t kept = 0;
+        for (; kept < n && tracer->pool_size < tracer->pool_max; kept++) {
+            batch[kept]->next_free = tracer->pool;
+            tracer->pool = batch[kept];
+            tracer->pool_size++;
+        }
+        for (size_t i = kept; i < n; i++)
+            free(batch[i]);
         tracer->completed_total += n;
         pthread_cond_broadcast(&tracer->done);
     }
@@ -683,6 +710,8 @@ int kh_tracer_create(const kh_tracer_options *opts, kh_tracer **out,
     tracer->queue = malloc(tracer->capacity * sizeof *tracer->queue);
     tracer->batch = malloc(tracer->batch_size * sizeof *tracer->batch);
     tracer->scratch = malloc(tracer->batch_size * sizeof *tracer->scratch);
+    /* At most 512 spans (about 1.6 MiB) are kept. */
+    tracer->pool_max = tracer->batch_size < 512 ? tracer->batch_size : 512;
     if (!tracer->queue || !tracer->batch || !tracer->scratch) {
         tracer_free(tracer);
         return kh_error_set(err, KH_ENOMEM,
@@ -716,7 +745,8 @@ int kh_tracer_flush(kh_tracer *tracer, long timeout_ms, kh_error *err) {
     deadline_in(&until, timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&tracer->lock);
     uint64_t target = tracer->enqueued_total;
-    tracer->flush_requested = true;
+    if (target > tracer->flush_target)
+        tracer->flush_target = target;
     pthread_cond_signal(&tracer->wake);
     while (tracer->completed_total < target) {
         if (pthread_cond_timedwait(&tracer->done, &tracer->lock, &until) != 0)
@@ -775,14 +805,16 @@ void kh_tracer_destroy(kh_tracer *tracer) {
             break;
     }
     bool finished = tracer->thread_done;
+    pthread_t thread = tracer->thread;
     if (!finished)
         tracer->abandoned = true;
     pthread_mutex_unlock(&tracer->lock);
     if (finished) {
-        pthread_join(tracer->thread, NULL);
+        pthread_join(thread, NULL);
         tracer_release(tracer);
     } else {
-        pthread_detach(tracer->thread);
+        /* From here the thread owns the tracer: touch nothing of it. */
+        pthread_detach(thread);
     }
 }
 
@@ -790,6 +822,11 @@ void kh_tracer_destroy(kh_tracer *tracer) {
  * still queued are dropped. */
 static void tracer_release(kh_tracer *tracer) {
     if (tracer->has_thread) {
+        while (tracer->pool) {
+            kh_span *next = tracer->pool->next_free;
+            free(tracer->pool);
+            tracer->pool = next;
+        }
         for (size_t i = 0; i < tracer->count; i++)
             free(tracer->queue[(tracer->head + i) % tracer->capacity]);
         pthread_cond_destroy(&tracer->wake);
