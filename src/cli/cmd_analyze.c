@@ -147,9 +147,12 @@ static int collect_dir(const char *root, path_list *out) {
         }
         closedir(d);
         free(dir);
-        qsort(files.items, files.count, sizeof *files.items, compare_names);
-        qsort(subdirs.items, subdirs.count, sizeof *subdirs.items,
-              compare_names);
+        if (files.count > 1)
+            qsort(files.items, files.count, sizeof *files.items,
+                  compare_names);
+        if (subdirs.count > 1)
+            qsort(subdirs.items, subdirs.count, sizeof *subdirs.items,
+                  compare_names);
         for (size_t i = 0; i < files.count; i++)
             rc |= path_list_add(out, files.items[i]);
         /* Pushed in reverse so the stack pops them in name order. */
