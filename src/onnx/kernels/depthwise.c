@@ -222,10 +222,6 @@ AVX512_TARGET static ALWAYS_INLINE __m512 tap_row_segments(const int stride, con
     return _mm512_fmadd_ps(w2, _mm512_permutex2var_ps(lo2, even, hi2), a);
 }
 
-/* Reads the input in place. Per vector of 16 outputs the column segments
- * every tap needs are planned once per plane (3 for stride 1; 4 for stride
- * 2); vectors whose segments lie inside the row use plain loads. Each input
- * row gets its own accumulator so the nine FMAs are three short chains. */
 /* What every plane of one geometry shares: per output vector, its column
  * segments and whether they all lie inside the row. */
 typedef struct dw512_plan {
@@ -294,6 +290,10 @@ AVX512_TARGET static bool dw512_plan_build(const conv_geometry *g, dw512_plan *p
         _mm512_mask_storeu_ps(out + i_, m_, dw512_finish(acc_, ep, i_, m_));   \
     } while (0)
 
+/* Stride 2, row by row: per vector of 16 outputs the column segments are
+ * planned once per plane; vectors whose segments lie inside the row use
+ * plain loads. Each input row gets its own accumulator so the nine FMAs are
+ * three short chains. */
 AVX512_TARGET static ALWAYS_INLINE void plane_3x3_avx512(
     const int stride, const conv_geometry *g, const dw512_plan *plan, const float *in,
     const float *w, float *out, const depthwise_epilogue *ep) {
@@ -327,10 +327,65 @@ AVX512_TARGET static ALWAYS_INLINE void plane_3x3_avx512(
     }
 }
 
+/* The three shifted copies (tap columns 0, 1, 2) of input row iy under one
+ * strip of 16 outputs; zeros for a row in the padding. */
+AVX512_TARGET static ALWAYS_INLINE void strip_row(const float *in, ptrdiff_t iy, ptrdiff_t H,
+                                                 ptrdiff_t W, const segment *s, __m512 *c0,
+                                                 __m512 *c1, __m512 *c2) {
+    if (iy < 0 || iy >= H) {
+        *c0 = *c1 = *c2 = _mm512_setzero_ps();
+        return;
+    }
+    const float *row = in + iy * W;
+    *c0 = segment_load(row, &s[0]);
+    *c1 = segment_load(row, &s[1]);
+    *c2 = segment_load(row, &s[2]);
+}
+
+/* Stride 1: column strips of 16 outputs, top to bottom. Each input row of a
+ * strip is loaded once and slides through the three window rows held in
+ * registers (top t, middle m, bottom b). */
+AVX512_TARGET static void strips_s1_avx512(const conv_geometry *g, const dw512_plan *plan,
+                                           const float *in, const float *w, float *out,
+                                           const depthwise_epilogue *ep) {
+    const size_t OH = g->out[1], OW = g->out[2];
+    const ptrdiff_t W = (ptrdiff_t)g->in[2], H = (ptrdiff_t)g->in[1];
+    const __m512 w00 = _mm512_set1_ps(w[0]), w01 = _mm512_set1_ps(w[1]), w02 = _mm512_set1_ps(w[2]);
+    const __m512 w10 = _mm512_set1_ps(w[3]), w11 = _mm512_set1_ps(w[4]), w12 = _mm512_set1_ps(w[5]);
+    const __m512 w20 = _mm512_set1_ps(w[6]), w21 = _mm512_set1_ps(w[7]), w22 = _mm512_set1_ps(w[8]);
+    for (size_t v = 0; v < plan->vectors; v++) {
+        segment s[3];
+        memcpy(s, plan->seg[v], sizeof s);
+        const size_t n = OW - 16 * v < 16 ? OW - 16 * v : 16;
+        const __mmask16 mask = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+        ptrdiff_t iy = -g->pad[1];
+        __m512 t0, t1, t2, m0, m1, m2, b0, b1, b2;
+        strip_row(in, iy, H, W, s, &t0, &t1, &t2);
+        strip_row(in, iy + 1, H, W, s, &m0, &m1, &m2);
+        for (size_t oy = 0; oy < OH; oy++, iy++) {
+            strip_row(in, iy + 2, H, W, s, &b0, &b1, &b2);
+            /* One accumulator per window row: three short FMA chains. */
+            __m512 a0 = _mm512_mul_ps(w00, t0), a1 = _mm512_mul_ps(w10, m0);
+            __m512 a2 = _mm512_mul_ps(w20, b0);
+            a0 = _mm512_fmadd_ps(w01, t1, a0);
+            a1 = _mm512_fmadd_ps(w11, m1, a1);
+            a2 = _mm512_fmadd_ps(w21, b1, a2);
+            a0 = _mm512_fmadd_ps(w02, t2, a0);
+            a1 = _mm512_fmadd_ps(w12, m2, a1);
+            a2 = _mm512_fmadd_ps(w22, b2, a2);
+            size_t i = oy * OW + 16 * v;
+            __m512 acc = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+            _mm512_mask_storeu_ps(out + i, mask, dw512_finish(acc, ep, i, mask));
+            t0 = m0, t1 = m1, t2 = m2;
+            m0 = b0, m1 = b1, m2 = b2;
+        }
+    }
+}
+
 AVX512_TARGET static void plane_3x3_s1_avx512(const conv_geometry *g, const dw512_plan *p,
                                               const float *in, const float *w, float *out,
                                               const depthwise_epilogue *ep) {
-    plane_3x3_avx512(1, g, p, in, w, out, ep);
+    strips_s1_avx512(g, p, in, w, out, ep);
 }
 
 AVX512_TARGET static void plane_3x3_s2_avx512(const conv_geometry *g, const dw512_plan *p,
