@@ -213,7 +213,8 @@ kh_span *kh_span_start(kh_tracer *tracer, const char *service,
 /* Adds a string attribute (copied; key cut at 63 and value at 255
  * characters). A span holds up to 24 attributes and 2 KiB of text; more are
  * dropped. A repeated key adds another attribute (the exporters keep the
- * last). */
+ * last). Spans that will not be exported (no exporter, trace not sampled)
+ * skip the work. */
 void kh_span_tag(kh_span *span, const char *key, const char *value);
 void kh_span_tagf(kh_span *span, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

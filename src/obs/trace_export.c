@@ -47,6 +47,7 @@ struct kh_span {
     char service[SPAN_NAME_MAX];
     char error_message[SPAN_ERROR_MAX];
     bool failed;
+    bool recording; /* sampled and exported: tags are worth keeping */
     uint8_t n_tags;
     uint16_t tag_key[SPAN_MAX_TAGS];   /* offsets into text */
     uint16_t tag_value[SPAN_MAX_TAGS];
@@ -100,6 +101,8 @@ struct kh_tracer {
 };
 
 static _Thread_local kh_span *current_span;
+
+static bool tracer_exports(const kh_tracer *tracer);
 
 static void tracer_release(kh_tracer *tracer);
 
@@ -171,6 +174,8 @@ kh_span *kh_span_start(kh_tracer *tracer, const char *service,
         span->context.flags = KH_TRACE_FLAG_SAMPLED;
         span->context.tracestate[0] = '\0';
     }
+    span->recording = (span->context.flags & KH_TRACE_FLAG_SAMPLED) &&
+                      tracer_exports(tracer);
     /* An all-zero id is invalid; the chance is 2^-64, the loop is cheap. */
     do
         obs_random_bytes(span->context.span_id, KH_SPAN_ID_BYTES);
@@ -195,7 +200,8 @@ static int span_text_add(kh_span *span, const char *s, size_t max) {
 }
 
 void kh_span_tag(kh_span *span, const char *key, const char *value) {
-    if (!span || !key || !*key || !value || span->n_tags == SPAN_MAX_TAGS)
+    if (!span || !span->recording || !key || !*key || !value ||
+        span->n_tags == SPAN_MAX_TAGS)
         return;
     uint16_t saved = span->text_used;
     int key_at = span_text_add(span, key, SPAN_TAG_KEY_MAX);
@@ -211,7 +217,7 @@ void kh_span_tag(kh_span *span, const char *key, const char *value) {
 }
 
 void kh_span_tagf(kh_span *span, const char *key, const char *fmt, ...) {
-    if (!span)
+    if (!span || !span->recording)
         return;
     char value[SPAN_TAG_VALUE_MAX + 1];
     va_list ap;
