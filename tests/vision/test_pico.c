@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "vision/detector.h"
 #include "vision/pico.h"
 
 /* ---- a hand-made cascade ---------------------------------------------------
@@ -245,6 +247,52 @@ static void test_cluster_connected_components(void **state) {
     assert_int_equal(kh_pico_cluster(again, 0, 0.3f, clusters, scratch), 0);
 }
 
+static void test_pico_detector_maps_boxes_to_original_pixels(void **state) {
+    (void)state;
+    bytes b = make_cascade();
+    char path[] = "/tmp/khappy-test-cascade-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+    close(fd);
+    kh_detector *d = NULL;
+    kh_error err;
+    kh_pico_options bad = {.scale_factor = 0.9f};
+    assert_int_equal(kh_pico_create(path, &bad, &d, &err), KH_EINVAL);
+    assert_null(d);
+    /* Every window of the hand cascade passes on a uniform picture (equal
+     * points count as darker-or-equal), so the whole picture clusters into
+     * faces; what matters here is where their boxes land. */
+    kh_pico_options o = {.min_size = 16, .max_size = 16,
+                         .quality_threshold = 1.0f};
+    assert_int_equal(kh_pico_create(path, &o, &d, &err), KH_OK);
+    unlink(path);
+    assert_string_equal(d->name, "pico");
+    kh_image gray;
+    assert_int_equal(kh_image_alloc(&gray, 40, 40, 1, &err), KH_OK);
+    kh_face *at1, *at2;
+    size_t n1, n2;
+    assert_int_equal(kh_detector_detect(d, &gray, 1.0f, &at1, &n1, &err), KH_OK);
+    assert_int_equal(kh_detector_detect(d, &gray, 2.0f, &at2, &n2, &err), KH_OK);
+    assert_true(n1 > 0);
+    assert_int_equal(n1, n2);
+    for (size_t i = 0; i < n1; i++) {
+        assert_string_equal(at1[i].detector, "pico");
+        assert_true(at1[i].box.w == 16.0f && at1[i].box.h == 16.0f);
+        assert_true(at2[i].box.x == 2 * at1[i].box.x);
+        assert_true(at2[i].box.y == 2 * at1[i].box.y);
+        assert_true(at2[i].box.w == 32.0f);
+        assert_true(at1[i].score >= 1.0f);
+    }
+    assert_int_equal(kh_detector_detect(d, &gray, 0.0f, &at2, &n2, &err),
+                     KH_EINVAL);
+    free(at1);
+    free(at2);
+    kh_image_free(&gray);
+    kh_detector_destroy(d);
+    kh_detector_destroy(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid_cascade),
@@ -254,6 +302,7 @@ int main(void) {
         cmocka_unit_test(test_scan_agrees_with_classify_and_limits),
         cmocka_unit_test(test_iou_of_square_windows),
         cmocka_unit_test(test_cluster_connected_components),
+        cmocka_unit_test(test_pico_detector_maps_boxes_to_original_pixels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

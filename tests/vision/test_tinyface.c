@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "vision/classifier.h"
+#include "vision/detector.h"
 #include "vision/tinyface.h"
 
 #define CELLS 13
@@ -208,6 +209,31 @@ static void test_expression_classes_map_to_canonical_names(void **state) {
         assert_string_equal(kh_emotion_name(kh_expression_classes[i]), want[i]);
 }
 
+static void test_adapters_refuse_bad_options_and_missing_models(void **state) {
+    (void)state;
+    kh_detector *d = (kh_detector *)1;
+    kh_error err;
+    kh_tinyface_options bad = {.input_size = 100};
+    assert_int_equal(kh_tinyface_create("/nonexistent.onnx", &bad, &d, &err),
+                     KH_EINVAL);
+    assert_null(d);
+    bad = (kh_tinyface_options){.score_threshold = 1.5f};
+    assert_int_equal(kh_tinyface_create("/nonexistent.onnx", &bad, &d, &err),
+                     KH_EINVAL);
+    assert_int_not_equal(kh_tinyface_create("/nonexistent.onnx", NULL, &d,
+                                            &err),
+                         KH_OK);
+    assert_null(d);
+    assert_non_null(strstr(err.message, "/nonexistent.onnx"));
+    kh_classifier *c = (kh_classifier *)1;
+    assert_int_not_equal(kh_expression_create("/nonexistent.onnx", 1, &c,
+                                              &err),
+                         KH_OK);
+    assert_null(c);
+    kh_detector_destroy(NULL);
+    kh_classifier_destroy(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reshaped_size_rounds_like_math_round),
@@ -218,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_face_crop_like_face_api),
         cmocka_unit_test(test_expression_input_pads_centred),
         cmocka_unit_test(test_expression_classes_map_to_canonical_names),
+        cmocka_unit_test(test_adapters_refuse_bad_options_and_missing_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
