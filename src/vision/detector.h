@@ -70,7 +70,9 @@ typedef struct kh_pico_options {
     float shift_factor;      /* 0: 0.1 */
     float quality_threshold; /* 0: 5 */
     float cluster_iou;       /* windows overlapping more are joined; 0: 0.3 */
-    size_t max_windows;      /* raw detections kept per picture; 0: 200000 */
+    size_t max_windows;      /* windows passing the cascade per picture before
+                                KH_ELIMIT (bounds memory and the clustering
+                                time); 0: 20000 */
 } kh_pico_options;
 
 int kh_pico_create(const char *cascade_path, const kh_pico_options *opts,

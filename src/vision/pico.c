@@ -499,7 +499,7 @@ int kh_pico_create(const char *cascade_path, const kh_pico_options *opts,
     if (o.cluster_iou <= 0)
         o.cluster_iou = 0.3f;
     if (o.max_windows == 0)
-        o.max_windows = 200000;
+        o.max_windows = 20000;
     if (o.scale_factor <= 1.0f || o.shift_factor > 1.0f ||
         o.min_size_fraction > 1.0f || o.cluster_iou >= 1.0f)
         return kh_error_set(err, KH_EINVAL,
