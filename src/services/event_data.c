@@ -298,8 +298,10 @@ static json_t *picture_json(const kh_picture_ref *pic) {
     return o;
 }
 
-/* Rounded so that the JSON stays short and the same on every machine. */
-static json_t *real(double v) { return json_real(round(v * 1e4) / 1e4); }
+/* Floats go out with 9 significant digits (JSON_REAL_PRECISION at dump):
+ * enough to read back the very same float, so that a box or a score is the
+ * same number in every service and in the store. */
+static json_t *real(float v) { return json_real((double)v); }
 
 static json_t *payload_json(const kh_event_payload *p) {
     json_t *root = json_object();
@@ -309,10 +311,8 @@ static json_t *payload_json(const kh_event_payload *p) {
     if (p->has_face) {
         const kh_box *b = &p->face.box;
         json_t *face = json_object();
-        json_t *box = json_pack("[ffff]", round(b->x * 100) / 100,
-                                round(b->y * 100) / 100,
-                                round(b->w * 100) / 100,
-                                round(b->h * 100) / 100);
+        json_t *box = json_pack("[ffff]", (double)b->x, (double)b->y,
+                                (double)b->w, (double)b->h);
         bad |= !face || set_new(face, "index", json_integer(p->face_index)) ||
                set_new(face, "box", box) ||
                set_new(face, "score", real(p->face.score)) ||
@@ -363,7 +363,8 @@ int kh__event_build(kh_cloudevent *ev, const char *id, const char *type,
                     kh_error *err) {
     kh_cloudevent_init(ev);
     json_t *root = payload_json(p);
-    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    char *text =
+        root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(root);
     if (!text)
         return kh_error_set(err, KH_ENOMEM, "event %s: out of memory "
