@@ -306,9 +306,9 @@ static uint64_t splitmix64(uint64_t *state) {
 
 static void random_fill_fallback(uint8_t *out, size_t n) {
     static _Atomic uint64_t counter;
+    uint64_t count = atomic_fetch_add(&counter, 0x632be59bd9b4e019ull);
     uint64_t state = (uint64_t)obs_now_unix_ns() ^
-                     ((uint64_t)(uintptr_t)out << 17) ^
-                     (counter += 0x632be59bd9b4e019ull);
+                     ((uint64_t)(uintptr_t)out << 17) ^ count;
     for (size_t i = 0; i < n; i += 8) {
         uint64_t v = splitmix64(&state);
         size_t take = n - i < 8 ? n - i : 8;
