@@ -270,6 +270,24 @@ static void test_conv_rejects_window_too_big(void **state) {
     th_free(&t);
 }
 
+static void test_conv_rejects_output_too_large(void **state) {
+    (void)state;
+    float x[4] = {0}, w[1] = {0};
+    th_node t;
+    th_init(&t, "Conv", 11);
+    th_float_input(&t, "X", 4, (int64_t[]){1, 1, 2, 2}, x, 0);
+    th_float_input(&t, "W", 4, (int64_t[]){1, 1, 1, 1}, w, ONNX_TENSOR_CONST);
+    th_output(&t, "Y");
+    const int64_t big = (int64_t)1 << 31;
+    th_attr_ints(&t, "pads", 4, (int64_t[]){big, big, big, big});
+    kh_error err = {0};
+    int rc = th_run(&t, 1, &err);
+    if (rc == KH_OK)
+        fprintf(stderr, "a [1,1,2^32,2^32] output was accepted\n");
+    assert_int_not_equal(rc, KH_OK);
+    th_free(&t);
+}
+
 static void test_conv_refuses_4_spatial_axes(void **state) {
     (void)state;
     th_node t;
@@ -288,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_conv_rejects_channel_mismatch),
         cmocka_unit_test(test_conv_rejects_bad_group),
         cmocka_unit_test(test_conv_rejects_window_too_big),
+        cmocka_unit_test(test_conv_rejects_output_too_large),
         cmocka_unit_test(test_conv_refuses_4_spatial_axes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

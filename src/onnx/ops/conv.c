@@ -316,6 +316,11 @@ static int conv_reshape(onnx_node *n, kh_error *err) {
     st->conv_dims[0] = x->dims[0];
     st->conv_dims[1] = w->dims[0];
     memcpy(st->conv_dims + 2, out, (size_t)spatial * sizeof *out);
+    /* The convolution's own size must be representable even when Y is
+     * smaller (a fused pool) or broadcast: scratch may hold it. */
+    onnx_tensor probe = {.name = n->name};
+    if ((rc = onnx_tensor_reshape(&probe, ONNX_FLOAT, st->conv_rank, st->conv_dims, err)))
+        return rc;
 
     /* What the fusion pass added. */
     if ((rc = onnx_fused_activation_read(n, &st->fused, err)))

@@ -142,11 +142,15 @@ static int convt_reshape(onnx_node *n, kh_error *err) {
     if (st->n_in != x_positions)
         return kh_error_set(err, KH_ESHAPE, "output_shape, pads and strides do not map Y back onto X %s",
                             onnx_shape_str(x, xs, sizeof xs));
-    size_t rows = st->m_group * st->ksize;
+    size_t rows = st->m_group * st->ksize, col_floats;
+    if (__builtin_mul_overflow(rows, st->n_in, &col_floats) ||
+        col_floats > ((size_t)1 << 40) / sizeof(float))
+        return kh_error_set(err, KH_ELIMIT, "column buffer of %zu x %zu floats is too large",
+                            rows, st->n_in);
     st->packed_floats = sgemm_packed_a_floats(rows, st->c_group);
     st->off_packed = matmul_scratch_bytes(st->c_group, st->n_in, false);
     st->off_col = st->off_packed + align64(st->packed_floats * sizeof(float));
-    n->scratch_bytes = st->off_col + align64(rows * st->n_in * sizeof(float));
+    n->scratch_bytes = st->off_col + align64(col_floats * sizeof(float));
     return KH_OK;
 }
 
