@@ -62,7 +62,6 @@ int kh_obs_parse_flag(kh_obs_options *opts, int argc, char **argv, int *i,
             continue;
         }
         *(const char **)((char *)opts + flags[f].offset) = value;
-        ++*i;
         return 1;
     }
     return 0;

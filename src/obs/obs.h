@@ -61,8 +61,13 @@ extern const char kh_obs_usage[];
 
 /* If argv[*i] is one of --zipkin, --otlp-endpoint, --log-format,
  * --log-level (as "--flag VALUE" or "--flag=VALUE"), stores the value
- * (pointing into argv) in opts, advances *i past the value and returns 1;
- * returns 0 for any other argument; KH_EINVAL when the value is missing. */
+ * (pointing into argv) in opts, leaves *i on the last argument it used (the
+ * value, or the flag itself in the "=" form: a for loop's i++ moves on) and
+ * returns 1; returns 0 for any other argument; KH_EINVAL when the value is
+ * missing. In a `for (int i = 1; i < argc; i++)` loop:
+ *   int used = kh_obs_parse_flag(&obs, argc, argv, &i, &err);
+ *   if (used < 0) { report err.message; fail }
+ *   if (used) continue; */
 int kh_obs_parse_flag(kh_obs_options *opts, int argc, char **argv, int *i,
                       kh_error *err);
 
