@@ -47,6 +47,10 @@ typedef struct conv_state {
     size_t tile_cols, tiles, tiles_per_row;
     bool pad_input;
     size_t padded_h, padded_w;
+    /* Rows path with stride s along the width: the padded image is stored
+     * as s column phases (phase p holds columns p, p + s, ...) of
+     * phase_w columns each, so every tap reads contiguous columns. */
+    size_t phases, phase_w;
     kernel_epilogue fused;      /* activation from the fusion pass */
     size_t n_residuals;
     const onnx_tensor *residuals[KERNEL_MAX_RESIDUALS];
@@ -189,21 +193,25 @@ static size_t plan_path(conv_state *st, int spatial) {
     bool no_pad = g->pad[1] == 0 && g->pad[2] == 0 && need_h <= g->in[1] && need_w <= g->in[2];
 
     st->pad_input = false;
+    st->phases = 1;
     if ((size_t)st->group == st->channels && st->outputs == st->channels &&
         spatial <= 2) {
         st->path = CONV_DEPTHWISE;
     } else if (pointwise) {
         st->path = CONV_POINTWISE;
-    } else if (spatial <= 2 && g->stride[2] == 1 && g->out[2] >= ROWS_MIN_WIDTH) {
+    } else if (spatial <= 2 && g->stride[2] <= 4 && g->out[2] >= ROWS_MIN_WIDTH) {
         st->path = CONV_ROWS;
         st->padded_h = g->in[1];
         st->padded_w = g->in[2];
-        if (!no_pad) {
+        st->phases = g->stride[2];
+        st->phase_w = g->in[2];
+        if (!no_pad || st->phases > 1) {
             size_t ph = (size_t)g->pad[1] + g->in[1], pw = (size_t)g->pad[2] + g->in[2];
             st->padded_h = need_h > ph ? need_h : ph;
             st->padded_w = need_w > pw ? need_w : pw;
+            st->phase_w = (st->padded_w + st->phases - 1) / st->phases;
             size_t plane, total;
-            if (__builtin_mul_overflow(st->padded_h, st->padded_w, &plane) ||
+            if (__builtin_mul_overflow(st->padded_h, st->phase_w * st->phases, &plane) ||
                 __builtin_mul_overflow(plane, st->channels, &total) ||
                 total > 4 * (st->channels * conv_in_size(g)) + (1u << 20))
                 st->path = CONV_PACKED; /* padding dwarfs the image */
@@ -223,7 +231,7 @@ static size_t plan_path(conv_state *st, int spatial) {
         off += align64((size_t)st->group * st->packed_per_group * sizeof(float));
     st->off_padded = off;
     if (st->pad_input)
-        off += align64(st->channels * st->padded_h * st->padded_w * sizeof(float));
+        off += align64(st->channels * st->phases * st->padded_h * st->phase_w * sizeof(float));
     st->off_slots = off;
     st->slot_bytes = 0;
     switch (st->path) {
@@ -522,19 +530,30 @@ static void pad_planes(void *arg, size_t begin, size_t end, int worker) {
     const pad_job *job = arg;
     const conv_state *st = job->st;
     const size_t H = st->geo.in[1], W = st->geo.in[2];
-    const size_t Hp = st->padded_h, Wp = st->padded_w;
+    const size_t Hp = st->padded_h, Wq = st->phase_w, s = st->phases;
     const size_t top = (size_t)st->geo.pad[1], left = (size_t)st->geo.pad[2];
     for (size_t c = begin; c < end; c++) {
-        float *dst = job->padded + c * Hp * Wp;
         const float *src = job->x + c * H * W;
-        memset(dst, 0, top * Wp * sizeof *dst);
-        for (size_t y = 0; y < H; y++) {
-            float *row = dst + (top + y) * Wp;
-            memset(row, 0, left * sizeof *row);
-            memcpy(row + left, src + y * W, W * sizeof *row);
-            memset(row + left + W, 0, (Wp - left - W) * sizeof *row);
+        for (size_t p = 0; p < s; p++) {
+            float *dst = job->padded + (c * s + p) * Hp * Wq;
+            memset(dst, 0, top * Wq * sizeof *dst);
+            for (size_t y = 0; y < H; y++) {
+                float *row = dst + (top + y) * Wq;
+                const float *in = src + y * W;
+                if (s == 1) {
+                    memset(row, 0, left * sizeof *row);
+                    memcpy(row + left, in, W * sizeof *row);
+                    memset(row + left + W, 0, (Wq - left - W) * sizeof *row);
+                    continue;
+                }
+                /* Phase p, column j is padded column j * s + p. */
+                for (size_t j = 0; j < Wq; j++) {
+                    ptrdiff_t x = (ptrdiff_t)(j * s + p) - (ptrdiff_t)left;
+                    row[j] = x >= 0 && x < (ptrdiff_t)W ? in[x] : 0.0f;
+                }
+            }
+            memset(dst + (top + H) * Wq, 0, (Hp - top - H) * Wq * sizeof *dst);
         }
-        memset(dst + (top + H) * Wp, 0, (Hp - top - H) * Wp * sizeof *dst);
     }
 }
 
@@ -606,8 +625,9 @@ static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
         ptrdiff_t *koffs = (ptrdiff_t *)(scratch + st->off_koffs);
         size_t image_h = st->geo.in[1], image_w = st->geo.in[2];
         if (st->path == CONV_ROWS) {
-            image_h = st->padded_h;
-            image_w = st->padded_w;
+            /* Phases stack vertically: channel c starts at c * image_h rows. */
+            image_h = st->phases * st->padded_h;
+            image_w = st->phase_w;
         }
         if (st->path == CONV_POINTWISE) {
             for (size_t k = 0; k < st->k; k++)
@@ -616,9 +636,10 @@ static int conv_run(onnx_node *n, const onnx_exec *run_ex, kh_error *err) {
             const size_t kh = st->geo.kernel[1], kw = st->geo.kernel[2];
             for (size_t k = 0; k < st->k; k++) {
                 size_t c = k / (kh * kw), ky = k / kw % kh, kx = k % kw;
+                size_t col = kx * st->geo.dilation[2]; /* phase col % s, index col / s */
                 koffs[k] = (ptrdiff_t)(c * image_h * image_w +
-                                       ky * st->geo.dilation[1] * image_w +
-                                       kx * st->geo.dilation[2]);
+                                       (col % st->phases) * st->padded_h * image_w +
+                                       ky * st->geo.dilation[1] * image_w + col / st->phases);
             }
         }
         size_t panels = sgemm_panels(st->m);
