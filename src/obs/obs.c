@@ -231,6 +231,15 @@ kh_span *kh_obs_event_span_named(const char *service, const char *name,
         return NULL;
     kh_span_context parent;
     bool has_parent = kh_trace_extract_event(ev, &parent);
+    /* Inside the HTTP wrapper, the request's SERVER span is current: when it
+     * belongs to the event's trace (or the event has none), the event span
+     * nests under it instead of beside it. */
+    const kh_span_context *current = kh_span_context_of(kh_span_current());
+    if (current && (!has_parent || memcmp(current->trace_id, parent.trace_id,
+                                          KH_TRACE_ID_BYTES) == 0)) {
+        parent = *current;
+        has_parent = true;
+    }
     char default_name[160];
     if (!name) {
         snprintf(default_name, sizeof default_name, "%s %s",

@@ -97,7 +97,9 @@ const kh_std_metrics *kh_obs_std(void);
 
 /* A CONSUMER span named "<service> <event type>" (or name when given, see
  * kh_obs_event_span_named), child of the event's traceparent (a new trace
- * when it has none), tagged with the event's id, type, source and picture id
+ * when it has none; a child of this thread's current span, e.g. the HTTP
+ * wrapper's request span, when that is in the same trace or the event has
+ * no context), tagged with the event's id, type, source and picture id
  * (cloudevents.event_id, cloudevents.event_type, cloudevents.event_source,
  * khappy.picture_id). End it with kh_span_end. NULL before kh_obs_init. */
 kh_span *kh_obs_event_span(const char *service, const kh_cloudevent *ev);

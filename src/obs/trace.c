@@ -457,13 +457,28 @@ bool kh_trace_extract_http(const kh_http_header *headers, size_t n_headers,
     const char *b3 = kh_http_headers_get(headers, n_headers, "b3");
     if (b3)
         return kh_b3_parse_single(b3, out, NULL) == KH_OK;
-    return kh_b3_parse_multi(
-               kh_http_headers_get(headers, n_headers, "X-B3-TraceId"),
-               kh_http_headers_get(headers, n_headers, "X-B3-SpanId"),
-               kh_http_headers_get(headers, n_headers, "X-B3-Sampled"),
-               kh_http_headers_get(headers, n_headers, "X-B3-Flags"),
-               kh_http_headers_get(headers, n_headers, "X-B3-ParentSpanId"),
-               out, NULL) == KH_OK;
+    if (kh_b3_parse_multi(
+            kh_http_headers_get(headers, n_headers, "X-B3-TraceId"),
+            kh_http_headers_get(headers, n_headers, "X-B3-SpanId"),
+            kh_http_headers_get(headers, n_headers, "X-B3-Sampled"),
+            kh_http_headers_get(headers, n_headers, "X-B3-Flags"),
+            kh_http_headers_get(headers, n_headers, "X-B3-ParentSpanId"), out,
+            NULL) == KH_OK)
+        return true;
+    /* A CloudEvent in binary mode carries its tracing extension as ce-
+     * headers: a broker delivery without trace headers still joins the
+     * event's trace. */
+    const char *ce_traceparent =
+        kh_http_headers_get(headers, n_headers, "ce-traceparent");
+    if (!ce_traceparent ||
+        kh_traceparent_parse(ce_traceparent, out, NULL) != KH_OK)
+        return false;
+    const char *ce_tracestate =
+        kh_http_headers_get(headers, n_headers, "ce-tracestate");
+    if (ce_tracestate &&
+        kh_tracestate_parse(ce_tracestate, out->tracestate, NULL) != KH_OK)
+        out->tracestate[0] = '\0';
+    return true;
 }
 
 void kh_trace_inject_http(const kh_span_context *ctx, kh_trace_headers *out) {

@@ -104,8 +104,9 @@ int kh_b3_parse_multi(const char *trace_id, const char *span_id,
 
 /* Context of an incoming HTTP request: `traceparent` (+ `tracestate`;
  * several tracestate headers are joined; several traceparent headers make it
- * invalid), else `b3`, else the X-B3-* headers. False when none is present
- * and valid (start a new trace then). An invalid tracestate is dropped and the
+ * invalid), else `b3`, else the X-B3-* headers, else `ce-traceparent` (+
+ * `ce-tracestate`: a binary-mode CloudEvent's tracing extension). False when
+ * none is present and valid (start a new trace then). An invalid tracestate is dropped and the
  * traceparent kept. */
 bool kh_trace_extract_http(const kh_http_header *headers, size_t n_headers,
                            kh_span_context *out);

@@ -328,6 +328,21 @@ static void http_extract_precedence_and_rules(void **state) {
     assert_true(kh_trace_extract_http(multi, 3, &ctx));
     assert_ids(&ctx, "0000000000000000463ac35c9f6413ad", "a2fb4a1d1a96d312");
 
+    /* A binary-mode CloudEvent's extension is the last resort. */
+    kh_http_header ce_only[] = {
+        H("Ce-Traceparent", VALID_TRACEPARENT), H("ce-tracestate", "k=v")};
+    assert_true(kh_trace_extract_http(ce_only, 2, &ctx));
+    assert_ids(&ctx, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    assert_str("ce-tracestate", "k=v", ctx.tracestate);
+    kh_http_header ce_and_w3c[] = {
+        H("ce-traceparent", VALID_TRACEPARENT),
+        H("traceparent", "00-11111111111111111111111111111111-2222222222222222-"
+                         "01")};
+    assert_true(kh_trace_extract_http(ce_and_w3c, 2, &ctx));
+    assert_ids(&ctx, "11111111111111111111111111111111", "2222222222222222");
+    kh_http_header ce_bad[] = {H("ce-traceparent", "00-nope")};
+    assert_false(kh_trace_extract_http(ce_bad, 1, &ctx));
+
     kh_http_header none[] = {H("Content-Type", "image/jpeg")};
     assert_false(kh_trace_extract_http(none, 1, &ctx));
     assert_false(kh_trace_extract_http(NULL, 0, &ctx));

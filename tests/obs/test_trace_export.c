@@ -502,6 +502,87 @@ static void multi_hop_flow_is_one_connected_trace(void **state) {
     collector_stop(&c);
 }
 
+/* A service run alone (khappy service): its HTTP server is wrapped, the
+ * CloudEvents receiver answers inside, and a broker delivers in binary mode
+ * with the context only in ce-traceparent. The request span joins the
+ * event's trace and the event span nests under it. */
+static int consumer_handler(void *user, const kh_cloudevent *in,
+                            kh_cloudevent *reply, kh_error *err) {
+    (void)user;
+    (void)reply;
+    (void)err;
+    kh_span_end(kh_obs_event_span("emotion", in));
+    return KH_OK;
+}
+
+static void service_router(void *user, const kh_http_request *req,
+                           kh_http_response *res) {
+    (void)user;
+    kh_ce_receiver_handle(NULL, consumer_handler, NULL, req, res);
+}
+
+static void service_over_http_nests_event_span_under_request(void **state) {
+    (void)state;
+    collector c;
+    collector_start(&c);
+    kh_obs_options obs = {.zipkin_url = c.base_url, .log_level = "off"};
+    kh_error err = {0};
+    if (kh_obs_init(&obs, &err) != KH_OK)
+        fail_msg("kh_obs_init: %s", err.message);
+    static kh_obs_http_wrapper wrap = {.handler = service_router,
+                                       .service = "emotion"};
+    kh_http_server_options server_opts = {.bind_addr = "127.0.0.1"};
+    kh_http_server *server = NULL;
+    if (kh_http_server_start(&server_opts, kh_obs_http_handler, &wrap,
+                             &server, &err) != KH_OK)
+        fail_msg("server: %s", err.message);
+    kh_cloudevent ev;
+    kh_cloudevent_init(&ev);
+    kh_cloudevent_set(&ev, "specversion", "1.0", &err);
+    kh_cloudevent_set(&ev, "id", "face-0-crop", &err);
+    kh_cloudevent_set(&ev, "source", "/khappy/face-extractor", &err);
+    kh_cloudevent_set(&ev, "type", "dev.khappy.face.cropped", &err);
+    kh_cloudevent_set(&ev, "traceparent",
+                      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                      &err);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/",
+             kh_http_server_port(server));
+    int status = 0;
+    if (kh_ce_send(url, &ev, KH_CE_MODE_BINARY, NULL, 0, 10000, &status, NULL,
+                   &err) != KH_OK)
+        fail_msg("send: %s", err.message);
+    assert_int_equal(status, 202);
+    kh_http_server_stop(server);
+    kh_obs_shutdown();
+    kh_cloudevent_free(&ev);
+
+    seen_spans *seen = calloc(1, sizeof *seen);
+    collector_spans(&c, seen);
+    assert_int_equal(seen->n, 2);
+    const seen_span *request = NULL, *event = NULL;
+    for (int i = 0; i < seen->n; i++) {
+        if (strcmp(seen->spans[i].kind, "SERVER") == 0)
+            request = &seen->spans[i];
+        else if (strcmp(seen->spans[i].kind, "CONSUMER") == 0)
+            event = &seen->spans[i];
+    }
+    assert_non_null(request);
+    assert_non_null(event);
+    assert_str("request trace", "4bf92f3577b34da6a3ce929d0e0e4736",
+               request->trace_id);
+    assert_str("request parent: the sender", "00f067aa0ba902b7",
+               request->parent_id);
+    assert_str("request name", "POST /", request->name);
+    assert_str("event trace", "4bf92f3577b34da6a3ce929d0e0e4736",
+               event->trace_id);
+    assert_str("event span under the request", request->id, event->parent_id);
+    assert_str("event service", "emotion", event->service);
+    seen_spans_free(seen);
+    free(seen);
+    collector_stop(&c);
+}
+
 /* ---- a collector that is down, slow or overwhelmed ---- */
 
 /* A port nothing listens on: bound, then closed. */
@@ -743,6 +824,7 @@ int main(void) {
         cmocka_unit_test(otlp_export_follows_the_json_mapping),
         cmocka_unit_test(otlp_groups_spans_by_service),
         cmocka_unit_test(multi_hop_flow_is_one_connected_trace),
+        cmocka_unit_test(service_over_http_nests_event_span_under_request),
         cmocka_unit_test(collector_down_costs_spans_not_the_pipeline),
         cmocka_unit_test(slow_collector_never_blocks_span_end_or_shutdown),
         cmocka_unit_test(full_queue_drops_and_counts),
