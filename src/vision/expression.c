@@ -18,6 +18,10 @@
 
 #define FACE_FLOATS (3 * KH_EXPRESSION_SIZE * KH_EXPRESSION_SIZE)
 #define MAX_BATCH 16
+/* Faces per picture the engine's buffers are planned for at load: most
+ * pictures have no more; a larger batch grows them once, when first met.
+ * (Planning for MAX_BATCH at load would cost some 150 ms per model.) */
+#define WARM_BATCH 8
 
 const kh_emotion kh_expression_classes[KH_EXPRESSION_CLASSES] = {
     KH_EMOTION_NEUTRAL, KH_EMOTION_HAPPINESS, KH_EMOTION_SADNESS,
@@ -183,11 +187,12 @@ int kh_expression_create(const char *model_path, int threads,
         expression_destroy(&c->base);
         return kh_error_set(err, KH_ENOMEM, "expression: out of memory");
     }
-    /* One run of the largest batch at load plans the engine's buffers for
-     * every batch size, so no picture pays for planning. */
-    memset(c->input, 0, sizeof *c->input * FACE_FLOATS * c->batch_max);
+    /* One run at load plans the engine's buffers for batches up to
+     * WARM_BATCH, so that the first picture costs what the others do. */
+    const int warm_batch = c->batch_max < WARM_BATCH ? c->batch_max : WARM_BATCH;
+    memset(c->input, 0, sizeof *c->input * FACE_FLOATS * warm_batch);
     onnx_tensor_view warm_in = {ONNX_FLOAT, 4,
-                                {c->batch_max, 3, KH_EXPRESSION_SIZE,
+                                {warm_batch, 3, KH_EXPRESSION_SIZE,
                                  KH_EXPRESSION_SIZE},
                                 c->input};
     onnx_tensor_view warm_out;
