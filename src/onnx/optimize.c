@@ -385,10 +385,176 @@ static int fuse_add_chain(onnx_model *m, size_t j) {
     return KH_OK;
 }
 
+/* ------------------------------------ input normalisation into the Conv */
+
+/* Per-channel value c of a constant that broadcasts over an input of
+ * `rank` whose channel axis (1) has `channels` entries: a scalar, or a
+ * tensor whose only non-1 axis lines up with axis 1. False otherwise. */
+static bool channel_constant(const onnx_tensor *t, int rank, size_t channels) {
+    if (!t || !(t->flags & ONNX_TENSOR_CONST) || !t->data || t->dtype != ONNX_FLOAT ||
+        t->rank > rank)
+        return false;
+    if (t->numel == 1)
+        return true;
+    if (t->numel != channels)
+        return false;
+    for (int i = 0; i < t->rank; i++) {
+        int axis = rank - t->rank + i;
+        if (t->dims[i] != (axis == 1 ? (int64_t)channels : 1))
+            return false;
+    }
+    return true;
+}
+
+static float channel_value(const onnx_tensor *t, size_t c) {
+    return ((const float *)t->data)[t->numel == 1 ? 0 : c];
+}
+
+/* x * scale[c] + shift[c] when node n is Sub/Div/Add/Mul of its first input
+ * x by a per-channel constant (the constant second for Sub and Div). */
+static bool affine_of(const onnx_node *n, int rank, size_t channels, float *scale, float *shift) {
+    if (n->n_inputs != 2 || n->n_outputs != 1 || !n->inputs[0] || !n->inputs[1])
+        return false;
+    bool sub = is_op(n, "Sub"), div = is_op(n, "Div"), add = is_op(n, "Add"), mul = is_op(n, "Mul");
+    if (!sub && !div && !add && !mul)
+        return false;
+    const onnx_tensor *k = n->inputs[1];
+    if (!channel_constant(k, rank, channels))
+        return false;
+    if (div)
+        for (size_t c = 0; c < channels; c++)
+            if (channel_value(k, c) == 0.0f)
+                return false;
+    for (size_t c = 0; c < channels; c++) {
+        float v = channel_value(k, c);
+        float s = mul ? v : div ? 1.0f / v : 1.0f, b = sub ? -v : add ? v : 0.0f;
+        /* Compose with what follows: y = x * s + b, then the later map. */
+        shift[c] = b * scale[c] + shift[c];
+        scale[c] *= s;
+    }
+    return true;
+}
+
+/* A constant float tensor in model memory (not in the name table: only
+ * the Conv that owns it refers to it). */
+static onnx_tensor *new_constant(onnx_model *m, const char *name, int rank, const int64_t *dims,
+                                 size_t numel) {
+    engine_tensor *t = engine_alloc(m, sizeof *t);
+    float *data = engine_alloc(m, (numel ? numel : 1) * sizeof *data);
+    if (!t || !data)
+        return NULL;
+    t->t.name = name;
+    t->t.dtype = ONNX_FLOAT;
+    t->t.rank = rank;
+    memcpy(t->t.dims, dims, (size_t)rank * sizeof *dims);
+    t->t.numel = numel;
+    t->t.data = data;
+    t->t.flags = ONNX_TENSOR_CONST;
+    t->kind = TENSOR_CONSTANT;
+    t->producer = -1;
+    t->declared_rank = rank;
+    return &t->t;
+}
+
+/* Conv c reading (x * scale + shift) from up to two affine nodes (an input
+ * normalisation such as (image - mean) / 255) reads x instead, with the map
+ * folded into its weights and bias. Exact only without padding (padding
+ * zeros would become -shift/scale), so padded Convs are left alone. */
+static int fold_input_affine(onnx_model *m, size_t c) {
+    onnx_node *conv = &m->nodes[c];
+    const onnx_tensor *w = onnx_node_input(conv, 1), *b = onnx_node_input(conv, 2);
+    if (conv->n_inputs > 3 || !conv->inputs[0] || !w || !(w->flags & ONNX_TENSOR_CONST) ||
+        !w->data || w->dtype != ONNX_FLOAT || w->rank < 3 || (b && (!(b->flags & ONNX_TENSOR_CONST) ||
+                                                                    !b->data || b->dtype != ONNX_FLOAT)))
+        return KH_OK;
+    const onnx_attr *pads = onnx_attr_find(conv, "pads");
+    const char *auto_pad = onnx_attr_string(conv, "auto_pad", "NOTSET");
+    if (strcmp(auto_pad, "NOTSET") && strcmp(auto_pad, "VALID") && auto_pad[0])
+        return KH_OK;
+    if (pads) {
+        if (pads->type != ONNX_ATTR_INTS)
+            return KH_OK;
+        for (size_t i = 0; i < pads->count; i++)
+            if (pads->ints[i] != 0)
+                return KH_OK;
+    }
+    const int64_t group = onnx_attr_int(conv, "group", 1);
+    const size_t outputs = (size_t)w->dims[0], cg = (size_t)w->dims[1];
+    if (group < 1 || outputs % (size_t)group || (b && b->numel != outputs))
+        return KH_OK;
+    const size_t channels = cg * (size_t)group, per_out = w->numel / outputs;
+    const size_t ksize = per_out / cg, mg = outputs / (size_t)group;
+
+    /* Walk back through at most two affine nodes. */
+    float *scale = malloc(channels * sizeof *scale), *shift = malloc(channels * sizeof *shift);
+    if (!scale || !shift) {
+        free(scale);
+        free(shift);
+        return KH_ENOMEM;
+    }
+    for (size_t i = 0; i < channels; i++) {
+        scale[i] = 1.0f;
+        shift[i] = 0.0f;
+    }
+    onnx_tensor *x = conv->inputs[0];
+    int retired[2], n_retired = 0;
+    while (n_retired < 2) {
+        int p = engine_tensor_of(x)->producer;
+        if (p < 0 || is_graph_output(m, x) || only_consumer(m, x) < 0)
+            break;
+        const onnx_node *n = &m->nodes[p];
+        if (!affine_of(n, w->rank, channels, scale, shift))
+            break;
+        retired[n_retired++] = p;
+        x = n->inputs[0];
+    }
+    int rc = KH_OK;
+    if (n_retired) {
+        onnx_tensor *nw = new_constant(m, w->name, w->rank, w->dims, w->numel);
+        onnx_tensor *nb = new_constant(m, b ? b->name : "khappy.folded_bias", 1,
+                                       (int64_t[]){(int64_t)outputs}, outputs);
+        onnx_tensor **in = engine_alloc(m, 3 * sizeof *in);
+        if (!nw || !nb || !in) {
+            rc = KH_ENOMEM;
+        } else {
+            const float *wv = w->data;
+            float *wd = nw->data, *bd = nb->data;
+            for (size_t o = 0; o < outputs; o++) {
+                double bias = b ? ((const float *)b->data)[o] : 0.0;
+                size_t first = o / mg * cg; /* the group's first input channel */
+                for (size_t ci = 0; ci < cg; ci++)
+                    for (size_t k = 0; k < ksize; k++) {
+                        size_t at = (o * cg + ci) * ksize + k;
+                        wd[at] = wv[at] * scale[first + ci];
+                        bias += (double)wv[at] * shift[first + ci];
+                    }
+                bd[o] = (float)bias;
+            }
+            in[0] = x;
+            in[1] = nw;
+            in[2] = nb;
+            conv->inputs = in;
+            conv->n_inputs = 3;
+            engine_tensor *xt = engine_tensor_of(x);
+            if (xt->last_use < (int)c)
+                xt->last_use = (int)c;
+            for (int i = 0; i < n_retired; i++)
+                retire(m, (size_t)retired[i]);
+        }
+    }
+    free(scale);
+    free(shift);
+    return rc;
+}
+
 int onnx_optimize(onnx_model *m, kh_error *err) {
     const char *off = getenv("KHAPPY_ONNX_NO_FUSION");
     if (off && off[0] && strcmp(off, "0") != 0)
         return KH_OK;
+    /* Input normalisations into unpadded Convs. */
+    for (size_t i = 0; i < m->n_nodes; i++)
+        if (is_op(&m->nodes[i], "Conv") && fold_input_affine(m, i))
+            return kh_error_set(err, KH_ENOMEM, "fusion: out of memory");
     for (size_t i = 0; i < m->n_nodes; i++) {
         onnx_node *n = &m->nodes[i];
         /* Only Convs without fused inputs already (3 inputs at most). */

@@ -19,6 +19,10 @@
  * full-size convolution output (the largest tensor of the detector) is never
  * written. Add chains the Convs cannot take (their operands have other
  * readers) and an activation after them become one FusedSum node.
+ *
+ * An input normalisation (Sub, Div, Mul, Add of per-channel constants, at
+ * most two) before a Conv without padding is folded into the Conv's weights
+ * and bias (new constant tensors; the originals are untouched).
  */
 #ifndef KH_ONNX_OPTIMIZE_H
 #define KH_ONNX_OPTIMIZE_H

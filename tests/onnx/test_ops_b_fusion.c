@@ -261,6 +261,67 @@ static void test_fused_pools_match_unfused(void **state) {
     free(buf);
 }
 
+/* (x - mean) / 255 before an unpadded grouped Conv folds into its weights;
+ * x * k before a padded Conv must stay (padding zeros would change). */
+static void test_input_normalisation_folds(void **state) {
+    (void)state;
+    kh_error err = {0};
+    onnx_model_writer *w;
+    assert_int_equal(onnx_model_writer_create("affine", 13, &w, &err), KH_OK);
+    onnx_model_writer_add_input(w, "x", ONNX_FLOAT, 4, (int64_t[]){1, 4, 9, 30}, NULL);
+    uint32_t seed = 21;
+    float mean[4] = {10, 20, 30, 40}, divisor = 255.0f, k[4] = {0.5f, -2.0f, 3.0f, 1.0f};
+    float *w1 = th_random_floats(6 * 2 * 9, &seed), *b1 = th_random_floats(6, &seed);
+    float *w2 = th_random_floats(6 * 4 * 9, &seed);
+    onnx_model_writer_add_initializer(w, "mean", 4, (int64_t[]){1, 4, 1, 1}, mean);
+    onnx_model_writer_add_initializer(w, "div", 0, NULL, &divisor);
+    onnx_model_writer_add_initializer(w, "k", 3, (int64_t[]){4, 1, 1}, k);
+    onnx_model_writer_add_initializer(w, "w1", 4, (int64_t[]){6, 2, 3, 3}, w1);
+    onnx_model_writer_add_initializer(w, "b1", 1, (int64_t[]){6}, b1);
+    onnx_model_writer_add_initializer(w, "w2", 4, (int64_t[]){6, 4, 3, 3}, w2);
+    free(w1);
+    free(b1);
+    free(w2);
+    node2(w, "Sub", "x", "mean", "sub");
+    node2(w, "Div", "sub", "div", "norm");
+    const char *c1_in[3] = {"norm", "w1", "b1"}, *c1_out[1] = {"y1"};
+    onnx_model_writer_add_node(w, "Conv", "c1", c1_in, 3, c1_out, 1);
+    onnx_model_writer_attr_int(w, "group", 2);
+    node2(w, "Mul", "x", "k", "scaled");
+    const char *c2_in[2] = {"scaled", "w2"}, *c2_out[1] = {"y2"};
+    onnx_model_writer_add_node(w, "Conv", "c2", c2_in, 2, c2_out, 1);
+    onnx_model_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    onnx_model_writer_add_output(w, "y1", ONNX_FLOAT, -1, NULL, NULL);
+    onnx_model_writer_add_output(w, "y2", ONNX_FLOAT, -1, NULL, NULL);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(onnx_model_writer_finish(w, &buf, &len, &err), KH_OK);
+    onnx_model_writer_destroy(w);
+
+    float *x = th_random_floats(4 * 9 * 30, &seed);
+    for (size_t i = 0; i < 4 * 9 * 30; i++)
+        x[i] = (x[i] + 1.0f) * 127.5f; /* pixels 0..255 */
+    onnx_tensor_view in = {ONNX_FLOAT, 4, {1, 4, 9, 30}, x};
+    onnx_model *plain = load(buf, len, false, 1), *fused = load(buf, len, true, 1);
+    onnx_tensor_view a[2], b[2];
+    assert_int_equal(onnx_model_run(plain, &in, 1, a, 2, &err), KH_OK);
+    assert_int_equal(onnx_model_run(fused, &in, 1, b, 2, &err), KH_OK);
+    for (int o = 0; o < 2; o++) {
+        size_t n = 1;
+        for (int d = 0; d < a[o].rank; d++)
+            n *= (size_t)a[o].dims[d];
+        assert_int_equal(th_compare("folded normalisation", b[o].data, a[o].data, n, 1e-4f, 1e-4f), -1);
+    }
+    assert_int_equal(node_named(fused, "sub")->n_inputs, 0); /* folded away */
+    assert_int_equal(node_named(fused, "norm")->n_inputs, 0);
+    assert_string_equal(node_named(fused, "c1")->inputs[0]->name, "x");
+    assert_int_equal(node_named(fused, "scaled")->n_inputs, 2); /* padded Conv: kept */
+    onnx_model_destroy(plain);
+    onnx_model_destroy(fused);
+    free(x);
+    free(buf);
+}
+
 static void test_fused_activation_attribute_checked(void **state) {
     (void)state;
     th_node t;
@@ -276,6 +337,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_model_matches_unfused),
         cmocka_unit_test(test_fused_pools_match_unfused),
+        cmocka_unit_test(test_input_normalisation_folds),
         cmocka_unit_test(test_fused_activation_attribute_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
