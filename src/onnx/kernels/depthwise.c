@@ -510,29 +510,55 @@ const void *depthwise_plan_build(const conv_geometry *g, void *plan) {
     return NULL;
 }
 
+#if DW_X86
+/* The AVX-512 path for a plane with a plan (or one made here: a large stack
+ * frame, kept out of the callers that bring their own). False when the
+ * plane is too wide for it. */
+static bool plane_avx512(const conv_geometry *g, const void *plan, const float *in,
+                         const float *w, float *out, const depthwise_epilogue *ep);
+
+__attribute__((noinline)) static bool plane_avx512_unplanned(const conv_geometry *g,
+                                                            const float *in, const float *w,
+                                                            float *out,
+                                                            const depthwise_epilogue *ep) {
+    dw512_plan local;
+    return dw512_plan_build(g, &local) && plane_avx512(g, &local, in, w, out, ep);
+}
+
+static bool plane_avx512(const conv_geometry *g, const void *plan, const float *in,
+                         const float *w, float *out, const depthwise_epilogue *ep) {
+    if (!plan)
+        return plane_avx512_unplanned(g, in, w, out, ep);
+    if (g->stride[2] == 1)
+        plane_3x3_s1_avx512(g, plan, in, w, out, ep);
+    else
+        plane_3x3_s2_avx512(g, plan, in, w, out, ep);
+    return true;
+}
+#endif
+
+/* The ring of padded rows for the AVX2 and scalar paths (25 KiB of stack). */
+__attribute__((noinline)) static void plane_on_ring(const conv_geometry *g, const float *in,
+                                                   const float *w, float *out,
+                                                   const depthwise_epilogue *ep, size_t width);
+
 void depthwise_plane(const conv_geometry *g, const void *plan, const float *in,
                      const float *w, float *out, const depthwise_epilogue *ep) {
     bool fast = fast_geometry(g);
 #if DW_X86
-    if (fast && sgemm_isa_current() == SGEMM_ISA_AVX512) {
-        dw512_plan local;
-        const dw512_plan *p = plan;
-        if (!p && dw512_plan_build(g, &local))
-            p = &local;
-        if (p) {
-            if (g->stride[2] == 1)
-                plane_3x3_s1_avx512(g, p, in, w, out, ep);
-            else
-                plane_3x3_s2_avx512(g, p, in, w, out, ep);
-            return;
-        }
-    }
+    if (fast && sgemm_isa_current() == SGEMM_ISA_AVX512 && plane_avx512(g, plan, in, w, out, ep))
+        return;
 #endif
     size_t width = fast ? ring_width(g) : 0;
     if (!width) {
         depthwise_plane_generic(g, in, w, out, ep);
         return;
     }
+    plane_on_ring(g, in, w, out, ep, width);
+}
+
+static void plane_on_ring(const conv_geometry *g, const float *in, const float *w, float *out,
+                          const depthwise_epilogue *ep, size_t width) {
     ring r;
     r.tag[0] = r.tag[1] = r.tag[2] = -1;
 #if DW_X86
