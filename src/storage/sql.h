@@ -55,6 +55,10 @@ typedef struct kh_sql_result {
 const char *kh_sql_cell(const kh_sql_result *res, size_t row, size_t col);
 void kh_sql_result_free(kh_sql_result *res); /* NULL-safe; zeroes res */
 
+/* The most columns an adapter reads from one result (a row's cells are
+ * gathered on its stack). */
+#define KH_SQL_COLUMNS_MAX 64
+
 /* Appends one row of n cells (copies; NULL stays NULL). For adapters. */
 int kh_sql_result_push_row(kh_sql_result *res, const char *const *cells,
                            size_t n, kh_error *err);

@@ -155,15 +155,14 @@ static int pg_query(void *conn, const char *sql, const kh_sql_value *params,
     if (!res)
         goto done;
     int n_rows = PQntuples(r), n_cols = PQnfields(r);
-    enum { MAX_COLS = 64 };
-    if (n_cols > MAX_COLS) {
+    if (n_cols > KH_SQL_COLUMNS_MAX) {
         rc = kh_error_set(err, KH_EINTERNAL, "postgres: %d columns, at most %d",
-                          n_cols, MAX_COLS);
+                          n_cols, KH_SQL_COLUMNS_MAX);
         goto done;
     }
     res->n_cols = (size_t)n_cols;
     for (int row = 0; row < n_rows; row++) {
-        const char *cells[MAX_COLS];
+        const char *cells[KH_SQL_COLUMNS_MAX];
         for (int c = 0; c < n_cols; c++)
             cells[c] = PQgetisnull(r, row, c) ? NULL : PQgetvalue(r, row, c);
         rc = kh_sql_result_push_row(res, cells, (size_t)n_cols, err);

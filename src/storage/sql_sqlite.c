@@ -109,11 +109,10 @@ static int sqlite_query(void *conn, const char *sql,
         return rc;
     }
     int n_cols = sqlite3_column_count(stmt);
-    enum { MAX_COLS = 64 };
-    if (n_cols > MAX_COLS) {
+    if (n_cols > KH_SQL_COLUMNS_MAX) {
         sqlite3_finalize(stmt);
         return kh_error_set(err, KH_EINTERNAL, "sqlite: %d columns, at most %d",
-                            n_cols, MAX_COLS);
+                            n_cols, KH_SQL_COLUMNS_MAX);
     }
     if (res)
         res->n_cols = (size_t)n_cols;
@@ -121,7 +120,7 @@ static int sqlite_query(void *conn, const char *sql,
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
         if (!res)
             continue;
-        const char *cells[MAX_COLS];
+        const char *cells[KH_SQL_COLUMNS_MAX];
         for (int c = 0; c < n_cols; c++)
             cells[c] = (const char *)sqlite3_column_text(stmt, c);
         int rc = kh_sql_result_push_row(res, cells, (size_t)n_cols, err);
