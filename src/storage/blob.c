@@ -19,8 +19,17 @@ struct kh_blob_store {
     void *impl;
 };
 
-int kh__random_hex(char *out, size_t n_bytes, kh_error *err) {
+void kh__hex_encode(const void *bytes, size_t n, char *out) {
     static const char digits[] = "0123456789abcdef";
+    const uint8_t *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int kh__random_hex(char *out, size_t n_bytes, kh_error *err) {
     uint8_t raw[64];
     if (n_bytes > sizeof raw)
         return kh_error_set(err, KH_EINVAL, "random id: %zu bytes asked, "
@@ -35,11 +44,7 @@ int kh__random_hex(char *out, size_t n_bytes, kh_error *err) {
         }
         got += (size_t)n;
     }
-    for (size_t i = 0; i < n_bytes; i++) {
-        out[2 * i] = digits[raw[i] >> 4];
-        out[2 * i + 1] = digits[raw[i] & 15];
-    }
-    out[2 * n_bytes] = '\0';
+    kh__hex_encode(raw, n_bytes, out);
     return KH_OK;
 }
 

@@ -105,11 +105,29 @@ static int run(tx *t, const char *sql, const kh_sql_value *params, size_t n,
     return t->store->driver->query(t->conn, sql, params, n, res, err);
 }
 
-/* RUN(t, res, err, sql, values...): parameters as a compound literal. */
+/* A statement that returns no rows; *changes: how many rows it touched. */
+static int run_changes(tx *t, const char *sql, const kh_sql_value *params,
+                       size_t n, int64_t *changes, kh_error *err) {
+    kh_sql_result res;
+    int rc = run(t, sql, params, n, &res, err);
+    if (rc != KH_OK)
+        return rc;
+    *changes = res.changes;
+    kh_sql_result_free(&res);
+    return KH_OK;
+}
+
+/* values... as the (params, n) pair: an array compound literal. */
+#define SQL_PARAMS(...)                                                        \
+    (const kh_sql_value[]){__VA_ARGS__},                                       \
+        sizeof((const kh_sql_value[]){__VA_ARGS__}) / sizeof(kh_sql_value)
+
+/* RUN(t, res, err, sql, values...) and RUN_CHANGES(t, changes, err, sql,
+ * values...): run and run_changes with the values listed. */
 #define RUN(t, res, err, sql, ...)                                             \
-    run((t), (sql), (const kh_sql_value[]){__VA_ARGS__},                       \
-        sizeof((const kh_sql_value[]){__VA_ARGS__}) / sizeof(kh_sql_value),   \
-        (res), (err))
+    run((t), (sql), SQL_PARAMS(__VA_ARGS__), (res), (err))
+#define RUN_CHANGES(t, changes, err, sql, ...)                                 \
+    run_changes((t), (sql), SQL_PARAMS(__VA_ARGS__), (changes), (err))
 
 /* ---- validation ----------------------------------------------------------- */
 
@@ -147,6 +165,17 @@ static int check_id(const char *what, const char *id, kh_error *err) {
     return kh_error_set(err, KH_EINVAL, "%s id '%.80s' is not valid (1..%d "
                         "characters of [A-Za-z0-9_-])", what,
                         id ? id : "(null)", KH_ID_MAX - 1);
+}
+
+/* The caller's id when it gave one (checked), else a fresh random one. */
+static int given_or_new_id(const char *what, const char *given,
+                           char id[KH_ID_MAX], kh_error *err) {
+    if (!given || !*given)
+        return kh__random_hex(id, 16, err);
+    int rc = check_id(what, given, err);
+    if (rc == KH_OK)
+        snprintf(id, KH_ID_MAX, "%s", given);
+    return rc;
 }
 
 static int check_event_id(const char *event_id, kh_error *err) {
@@ -379,14 +408,8 @@ static void attach_scores(const kh_sql_result *r, kh_face_record *faces,
 static void cursor_encode(int64_t time_ms, const char *id,
                           char out[KH_CURSOR_MAX]) {
     char plain[KH_CURSOR_MAX / 2];
-    int n = snprintf(plain, sizeof plain, "%" PRId64 ".%s", time_ms, id);
-    static const char digits[] = "0123456789abcdef";
-    size_t w = 0;
-    for (int i = 0; i < n && w + 2 < KH_CURSOR_MAX; i++) {
-        out[w++] = digits[(unsigned char)plain[i] >> 4];
-        out[w++] = digits[(unsigned char)plain[i] & 15];
-    }
-    out[w] = '\0';
+    snprintf(plain, sizeof plain, "%" PRId64 ".%s", time_ms, id);
+    kh__hex_encode(plain, strlen(plain), out);
 }
 
 static int hex_value(char c) {
@@ -578,14 +601,9 @@ int kh_store_schema_version(kh_store *s, int *version, kh_error *err) {
 int kh_store_picture_create(kh_store *s, const kh_picture_new *pic,
                             char id_out[KH_ID_MAX], kh_error *err) {
     char id[KH_ID_MAX];
-    int rc;
-    if (pic->id && *pic->id) {
-        if ((rc = check_id("picture", pic->id, err)) != KH_OK)
-            return rc;
-        snprintf(id, sizeof id, "%s", pic->id);
-    } else if ((rc = kh__random_hex(id, 16, err)) != KH_OK) {
+    int rc = given_or_new_id("picture", pic->id, id, err);
+    if (rc != KH_OK)
         return rc;
-    }
     if (pic->content_type && *pic->content_type &&
         !printable_ascii(pic->content_type, KH_CONTENT_TYPE_MAX))
         return kh_error_set(err, KH_EINVAL, "picture %s: content type is not "
@@ -606,8 +624,8 @@ int kh_store_picture_create(kh_store *s, const kh_picture_new *pic,
     tx t;
     if ((rc = tx_begin(s, true, &t, err)) != KH_OK)
         return rc;
-    kh_sql_result res;
-    rc = RUN(&t, &res, err,
+    int64_t changes;
+    rc = RUN_CHANGES(&t, &changes, err,
              "INSERT INTO pictures (id, name, content_type, blob_key, "
              "size_bytes, width, height, received_at, updated_at, status) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending') "
@@ -622,8 +640,6 @@ int kh_store_picture_create(kh_store *s, const kh_picture_new *pic,
         tx_abort(&t);
         return rc;
     }
-    int64_t changes = res.changes;
-    kh_sql_result_free(&res);
     if (changes == 0) {
         tx_abort(&t);
         return kh_error_set(err, KH_EEXIST, "picture %s already exists", id);
@@ -640,14 +656,12 @@ int kh_store_picture_create(kh_store *s, const kh_picture_new *pic,
  * two faces' scores see each other's rows and one of them completes the
  * picture. Changes no value. KH_ENOTFOUND when the picture is unknown. */
 static int lock_picture(tx *t, const char *picture_id, kh_error *err) {
-    kh_sql_result res;
-    int rc = RUN(t, &res, err,
-                 "UPDATE pictures SET status = status WHERE id = ?",
-                 SQL_TEXT(picture_id));
+    int64_t changes;
+    int rc = RUN_CHANGES(t, &changes, err,
+                         "UPDATE pictures SET status = status WHERE id = ?",
+                         SQL_TEXT(picture_id));
     if (rc != KH_OK)
         return rc;
-    int64_t changes = res.changes;
-    kh_sql_result_free(&res);
     if (changes == 0)
         return kh_error_set(err, KH_ENOTFOUND, "picture %s not found",
                             picture_id);
@@ -763,13 +777,8 @@ int kh_store_face_add(kh_store *s, const kh_face_new *face,
     if (rc != KH_OK || (rc = check_event_id(face->event_id, err)) != KH_OK)
         return rc;
     char id[KH_ID_MAX];
-    if (face->id && *face->id) {
-        if ((rc = check_id("face", face->id, err)) != KH_OK)
-            return rc;
-        snprintf(id, sizeof id, "%s", face->id);
-    } else if ((rc = kh__random_hex(id, 16, err)) != KH_OK) {
+    if ((rc = given_or_new_id("face", face->id, id, err)) != KH_OK)
         return rc;
-    }
     if (face->face_index < 0 || face->face_index > 1000000)
         return kh_error_set(err, KH_EINVAL, "face of picture %s: index %d out "
                             "of range 0..1000000", face->picture_id,
@@ -790,9 +799,9 @@ int kh_store_face_add(kh_store *s, const kh_face_new *face,
         return rc;
     if ((rc = lock_picture(&t, face->picture_id, err)) != KH_OK)
         goto fail;
-    kh_sql_result res;
     const kh_box *b = &face->face.box;
-    rc = RUN(&t, &res, err,
+    int64_t changes;
+    rc = RUN_CHANGES(&t, &changes, err,
              "INSERT INTO faces (id, picture_id, face_index, detector, score, "
              "box_x, box_y, box_w, box_h, crop_key, created_at, event_id) "
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -804,10 +813,9 @@ int kh_store_face_add(kh_store *s, const kh_face_new *face,
              SQL_INT(kh__now_ms()), SQL_TEXT(face->event_id));
     if (rc != KH_OK)
         goto fail;
-    int64_t changes = res.changes;
-    kh_sql_result_free(&res);
     if (changes == 0) {
         /* A repeat: the same event, or the same face of the picture. */
+        kh_sql_result res;
         rc = RUN(&t, &res, err,
                  "SELECT id FROM faces WHERE event_id = ? "
                  "OR (picture_id = ? AND face_index = ?)",
@@ -905,16 +913,15 @@ int kh_store_emotions_add(kh_store *s, const kh_emotions_new *em,
         params[n++] = sc->present[e] ? SQL_REAL(sc->p[e]) : SQL_NULLV;
     params[n++] = SQL_INT(kh__now_ms());
     params[n++] = SQL_TEXT(em->event_id);
-    rc = run(&t,
+    int64_t changes;
+    rc = run_changes(&t,
              "INSERT INTO emotion_scores (face_id, picture_id, model"
              KH_EMOTIONS(SCORE_INSERT_COLUMN) ", created_at, event_id) "
              "VALUES (?, ?, ?" KH_EMOTIONS(SCORE_INSERT_VALUE) ", ?, ?) "
              "ON CONFLICT DO NOTHING",
-             params, n, &res, err);
+             params, n, &changes, err);
     if (rc != KH_OK)
         goto fail;
-    int64_t changes = res.changes;
-    kh_sql_result_free(&res);
     if (changes == 0) {
         tx_abort(&t); /* a repeat: nothing was written */
         return KH_OK;
@@ -948,21 +955,19 @@ int kh_store_picture_delete(kh_store *s, kh_blob_store *blobs,
              SQL_TEXT(picture_id), SQL_TEXT(picture_id));
     if (rc != KH_OK)
         goto fail;
-    kh_sql_result res;
+    int64_t changes;
     rc = RUN(&t, NULL, err, "DELETE FROM emotion_scores WHERE picture_id = ?",
              SQL_TEXT(picture_id));
     if (rc == KH_OK)
         rc = RUN(&t, NULL, err, "DELETE FROM faces WHERE picture_id = ?",
                  SQL_TEXT(picture_id));
     if (rc == KH_OK)
-        rc = RUN(&t, &res, err, "DELETE FROM pictures WHERE id = ?",
-                 SQL_TEXT(picture_id));
+        rc = RUN_CHANGES(&t, &changes, err, "DELETE FROM pictures WHERE id = ?",
+                         SQL_TEXT(picture_id));
     if (rc != KH_OK) {
         kh_sql_result_free(&keys);
         goto fail;
     }
-    int64_t changes = res.changes;
-    kh_sql_result_free(&res);
     if (changes == 0) {
         kh_sql_result_free(&keys);
         rc = kh_error_set(err, KH_ENOTFOUND, "picture %s not found",
@@ -1016,17 +1021,29 @@ static int load_scores(tx *t, kh_face_record *faces, size_t n,
     return KH_OK;
 }
 
-/* The first count rows of res (FACE_COLUMNS) into a malloc'd array. */
-static int read_faces(const kh_sql_result *res, size_t count,
+/* The first count rows of res (FACE_COLUMNS; res is freed here) into a
+ * malloc'd array, each face with its scores. *faces is NULL when count is 0
+ * or on failure. */
+static int read_faces(tx *t, kh_sql_result *res, size_t count,
                       kh_face_record **faces, kh_error *err) {
     *faces = NULL;
-    if (count == 0)
+    if (count == 0) {
+        kh_sql_result_free(res);
         return KH_OK;
+    }
     kh_face_record *list = calloc(count, sizeof *list);
-    if (!list)
+    if (!list) {
+        kh_sql_result_free(res);
         return kh_error_set(err, KH_ENOMEM, "store: %zu faces", count);
+    }
     for (size_t i = 0; i < count; i++)
         read_face(res, i, &list[i]);
+    kh_sql_result_free(res);
+    int rc = load_scores(t, list, count, err);
+    if (rc != KH_OK) {
+        free(list);
+        return rc;
+    }
     *faces = list;
     return KH_OK;
 }
@@ -1066,15 +1083,8 @@ int kh_store_picture_get(kh_store *s, const char *picture_id,
         if (rc != KH_OK)
             goto fail;
         size_t n = res.n_rows;
-        rc = read_faces(&res, n, faces, err);
-        kh_sql_result_free(&res);
-        if (rc == KH_OK)
-            rc = load_scores(&t, *faces, n, err);
-        if (rc != KH_OK) {
-            free(*faces);
-            *faces = NULL;
+        if ((rc = read_faces(&t, &res, n, faces, err)) != KH_OK)
             goto fail;
-        }
         if (n_faces)
             *n_faces = n;
     }
@@ -1219,15 +1229,8 @@ int kh_store_faces_list(kh_store *s, kh_emotion emotion, size_t limit,
         goto fail;
     size_t count = res.n_rows < limit ? res.n_rows : limit;
     bool more = res.n_rows > limit;
-    rc = read_faces(&res, count, faces, err);
-    kh_sql_result_free(&res);
-    if (rc == KH_OK)
-        rc = load_scores(&t, *faces, count, err);
-    if (rc != KH_OK) {
-        free(*faces);
-        *faces = NULL;
+    if ((rc = read_faces(&t, &res, count, faces, err)) != KH_OK)
         goto fail;
-    }
     tx_abort(&t);
     if (more)
         cursor_encode((*faces)[count - 1].created_at_ms,
