@@ -191,15 +191,31 @@ static json_t *picture_json(const kh_picture_record *p) {
     return obj;
 }
 
+/* The faces as a JSON array; frees them. */
+static json_t *faces_json(kh_face_record *faces, size_t n) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, face_json(&faces[i]));
+    free(faces);
+    return list;
+}
+
 static json_t *cursor_json(const char *next) {
     return next[0] ? json_string(next) : json_null();
 }
 
 /* ---- parameters --------------------------------------------------------- */
 
-/* limit: absent -> default; else an integer 1..KH_WEB_PAGE_MAX. */
-static bool read_limit(const kh_http_request *req, size_t *limit,
-                       kh_http_response *res) {
+/* A list's page: limit and cursor. False (with a 400 answer) when the limit
+ * is bad.
+ * limit: absent -> default; else an integer 1..KH_WEB_PAGE_MAX.
+ * cursor: absent -> first page; the store judges the rest. A cursor too
+ * long for the buffer reads as absent here, so the buffer is larger than
+ * any valid cursor and the store refuses what is too long. */
+static bool read_page(const kh_http_request *req, size_t *limit,
+                      char cursor[1024], kh_http_response *res) {
+    if (!kh_http_request_query(req, "cursor", cursor, 1024))
+        cursor[0] = '\0';
     char text[32];
     *limit = KH_WEB_PAGE_DEFAULT;
     if (!kh_http_request_query(req, "limit", text, sizeof text))
@@ -216,23 +232,14 @@ static bool read_limit(const kh_http_request *req, size_t *limit,
     return true;
 }
 
-/* cursor: absent -> first page; the store judges the rest. A cursor too
- * long for the buffer reads as absent here, so the buffer is larger than
- * any valid cursor and the store refuses what is too long. */
-static void read_cursor(const kh_http_request *req, char cursor[1024]) {
-    if (!kh_http_request_query(req, "cursor", cursor, 1024))
-        cursor[0] = '\0';
-}
-
 /* ---- routes ---------------------------------------------------------------- */
 
 static void list_pictures(kh_web *web, const kh_http_request *req,
                           kh_http_response *res) {
     size_t limit;
     char cursor[1024];
-    if (!read_limit(req, &limit, res))
+    if (!read_page(req, &limit, cursor, res))
         return;
-    read_cursor(req, cursor);
     kh_picture_record *pictures;
     size_t n;
     char next[KH_CURSOR_MAX];
@@ -262,11 +269,7 @@ static void get_picture(kh_web *web, const char *id, kh_http_response *res) {
         return;
     }
     json_t *obj = picture_json(&picture);
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, face_json(&faces[i]));
-    free(faces);
-    json_object_set_new(obj, "faces", list);
+    json_object_set_new(obj, "faces", faces_json(faces, n));
     send_json(res, 200, obj);
 }
 
@@ -388,9 +391,8 @@ static void list_faces(kh_web *web, const kh_http_request *req,
                        kh_http_response *res) {
     size_t limit;
     char cursor[1024];
-    if (!read_limit(req, &limit, res))
+    if (!read_page(req, &limit, cursor, res))
         return;
-    read_cursor(req, cursor);
     char name[256];
     kh_emotion emotion = KH_EMOTION_COUNT;
     if (kh_http_request_query(req, "emotion", name, sizeof name) && name[0] &&
@@ -414,12 +416,8 @@ static void list_faces(kh_web *web, const kh_http_request *req,
         send_error(res, status_for(rc), &err);
         return;
     }
-    json_t *list = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, face_json(&faces[i]));
-    free(faces);
-    send_json(res, 200, json_pack("{s:o,s:o}", "faces", list, "next_cursor",
-                                  cursor_json(next)));
+    send_json(res, 200, json_pack("{s:o,s:o}", "faces", faces_json(faces, n),
+                                  "next_cursor", cursor_json(next)));
 }
 
 /* ?picture=ID: the same counts over one picture. */
