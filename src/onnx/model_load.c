@@ -66,6 +66,18 @@ static char *field_string(onnx_model *m, const pb_field *f, kh_error *err) {
     return s;
 }
 
+/* A string field of `message`: its wire type checked, then copied into the
+ * model's pool as *out. */
+static int read_string(onnx_model *m, const pb_field *f, const char *message,
+                       const char **out, kh_error *err) {
+    EXPECT_WIRE(f, PB_LEN, message);
+    const char *s = field_string(m, f, err);
+    if (!s)
+        return KH_ENOMEM;
+    *out = s;
+    return KH_OK;
+}
+
 /* ---- tensors ---- */
 
 /* Decodes a TensorProto into t (data copied into the model's pool). An
@@ -153,8 +165,7 @@ static int decode_initializer(onnx_model *m, const uint8_t *base,
 
 typedef struct value_type {
     bool has_type;
-    bool not_tensor;
-    const char *kind; /* "sequence", "map", ... when not a tensor */
+    const char *kind; /* "sequence", "map", ... when not a tensor, else NULL */
     int64_t elem_type;
     int rank; /* -1 when no shape */
     int64_t dims[ONNX_MAX_RANK];
@@ -195,10 +206,10 @@ static int decode_shape(onnx_model *m, const pb_reader *parent,
                 vt->dims[i] = v;
                 vt->dim_names[i] = NULL;
             } else if (d.number == DIM_PARAM) {
-                EXPECT_WIRE(&d, PB_LEN, "Dimension");
                 vt->dims[i] = -1;
-                if (!(vt->dim_names[i] = field_string(m, &d, err)))
-                    return KH_ENOMEM;
+                if ((rc = read_string(m, &d, "Dimension", &vt->dim_names[i],
+                                      err)))
+                    return rc;
             }
         }
         if (rc < 0)
@@ -237,19 +248,15 @@ static int decode_type(onnx_model *m, const pb_reader *parent,
             break;
         }
         case TYPE_SEQUENCE_TYPE:
-            vt->not_tensor = true;
             vt->kind = "sequence";
             break;
         case TYPE_MAP_TYPE:
-            vt->not_tensor = true;
             vt->kind = "map";
             break;
         case TYPE_SPARSE_TENSOR_TYPE:
-            vt->not_tensor = true;
             vt->kind = "sparse tensor";
             break;
         case TYPE_OPTIONAL_TYPE:
-            vt->not_tensor = true;
             vt->kind = "optional";
             break;
         default:
@@ -275,9 +282,8 @@ static int decode_value_info(onnx_model *m, const pb_reader *parent,
     bool has_type = false;
     while ((rc = pb_next(&r, &g, err)) == 1) {
         if (g.number == VALUE_INFO_NAME) {
-            EXPECT_WIRE(&g, PB_LEN, "ValueInfoProto");
-            if (!(name = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "ValueInfoProto", &name, err)))
+                return rc;
         } else if (g.number == VALUE_INFO_TYPE) {
             EXPECT_WIRE(&g, PB_LEN, "ValueInfoProto");
             type_field = g;
@@ -298,7 +304,7 @@ static int decode_value_info(onnx_model *m, const pb_reader *parent,
 /* Records the declared type of a graph input/output/value_info. */
 static int declare(onnx_model *m, engine_tensor *t, const char *role,
                    const value_type *vt, bool set_dtype) {
-    if (vt->not_tensor) {
+    if (vt->kind) {
         engine_unsupported(m, "%s '%s': %s type", role, t->t.name, vt->kind);
         return KH_OK;
     }
@@ -366,9 +372,8 @@ static int decode_attribute(onnx_model *m, const pb_reader *parent,
             has[g.number] = true;
         switch (g.number) {
         case ATTR_NAME:
-            EXPECT_WIRE(&g, PB_LEN, "AttributeProto");
-            if (!(a->name = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "AttributeProto", &a->name, err)))
+                return rc;
             break;
         case ATTR_TYPE:
             EXPECT_WIRE(&g, PB_VARINT, "AttributeProto");
@@ -383,9 +388,8 @@ static int decode_attribute(onnx_model *m, const pb_reader *parent,
             a->i = (int64_t)g.varint;
             break;
         case ATTR_S:
-            EXPECT_WIRE(&g, PB_LEN, "AttributeProto");
-            if (!(a->s = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "AttributeProto", &a->s, err)))
+                return rc;
             a->s_len = g.len;
             break;
         case ATTR_T:
@@ -607,19 +611,16 @@ static int decode_node(onnx_model *m, const pb_reader *graph,
         case NODE_OUTPUT: n_out++; break;
         case NODE_ATTRIBUTE: n_attr++; break;
         case NODE_NAME:
-            EXPECT_WIRE(&g, PB_LEN, "NodeProto");
-            if (!(name = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "NodeProto", &name, err)))
+                return rc;
             break;
         case NODE_OP_TYPE:
-            EXPECT_WIRE(&g, PB_LEN, "NodeProto");
-            if (!(op_type = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "NodeProto", &op_type, err)))
+                return rc;
             break;
         case NODE_DOMAIN:
-            EXPECT_WIRE(&g, PB_LEN, "NodeProto");
-            if (!(domain = field_string(m, &g, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &g, "NodeProto", &domain, err)))
+                return rc;
             break;
         default:
             break;
@@ -745,9 +746,8 @@ static int decode_graph(onnx_model *m, const pb_reader *model,
         case GRAPH_INPUT: n_inputs++; break;
         case GRAPH_OUTPUT: n_outputs++; break;
         case GRAPH_NAME:
-            EXPECT_WIRE(&f, PB_LEN, "GraphProto");
-            if (!(m->graph_name = field_string(m, &f, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &f, "GraphProto", &m->graph_name, err)))
+                return rc;
             break;
         case GRAPH_SPARSE_INITIALIZER:
             engine_unsupported(m, "sparse initializers");
@@ -877,9 +877,8 @@ int engine_decode_model(onnx_model *m, const uint8_t *buf, size_t len,
             has_ir = true;
             break;
         case MODEL_PRODUCER_NAME:
-            EXPECT_WIRE(&f, PB_LEN, "ModelProto");
-            if (!(m->producer = field_string(m, &f, err)))
-                return KH_ENOMEM;
+            if ((rc = read_string(m, &f, "ModelProto", &m->producer, err)))
+                return rc;
             break;
         case MODEL_GRAPH:
             EXPECT_WIRE(&f, PB_LEN, "ModelProto");
@@ -927,9 +926,9 @@ int engine_decode_model(onnx_model *m, const uint8_t *buf, size_t len,
         int64_t version = 0;
         while ((rc = pb_next(&o, &g, err)) == 1) {
             if (g.number == OPSET_DOMAIN) {
-                EXPECT_WIRE(&g, PB_LEN, "OperatorSetIdProto");
-                if (!(domain = field_string(m, &g, err)))
-                    return KH_ENOMEM;
+                if ((rc = read_string(m, &g, "OperatorSetIdProto", &domain,
+                                      err)))
+                    return rc;
             } else if (g.number == OPSET_VERSION) {
                 EXPECT_WIRE(&g, PB_VARINT, "OperatorSetIdProto");
                 version = (int64_t)g.varint;
