@@ -136,6 +136,10 @@ int64_t engine_opset_of(const onnx_model *m, const char *domain);
 void engine_unsupported(onnx_model *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void *engine_aligned_alloc(size_t bytes); /* free() it; NULL on failure */
+/* Grows *buf (engine_aligned_alloc'd, capacity *cap) to hold bytes: the old
+ * contents are dropped. False, with *buf NULL and *cap 0, when out of
+ * memory. */
+bool engine_aligned_reserve(void **buf, size_t *cap, size_t bytes);
 
 /* ---- model_load.c ---- */
 int engine_decode_model(onnx_model *m, const uint8_t *buf, size_t len,

@@ -20,6 +20,15 @@ void *engine_aligned_alloc(size_t bytes) {
     return p;
 }
 
+bool engine_aligned_reserve(void **buf, size_t *cap, size_t bytes) {
+    if (bytes <= *cap)
+        return true;
+    free(*buf);
+    *buf = engine_aligned_alloc(bytes);
+    *cap = *buf ? bytes : 0;
+    return *buf != NULL;
+}
+
 static size_t block_header(void) {
     return (sizeof(pool_block) + ENGINE_ALIGN - 1) / ENGINE_ALIGN *
            ENGINE_ALIGN;

@@ -148,15 +148,10 @@ int engine_own_outputs(onnx_node *n, kh_error *err) {
             continue;
         engine_tensor *t = engine_tensor_of(y);
         size_t bytes = round_up(y->numel * onnx_dtype_size(y->dtype));
-        if (t->own_cap < bytes) {
-            free(t->own);
-            t->own = engine_aligned_alloc(bytes);
-            t->own_cap = t->own ? bytes : 0;
-            if (!t->own)
-                return kh_error_set(err, KH_ENOMEM,
-                                    "output '%s': out of memory (%zu bytes)",
-                                    y->name, bytes);
-        }
+        if (!engine_aligned_reserve(&t->own, &t->own_cap, bytes))
+            return kh_error_set(err, KH_ENOMEM,
+                                "output '%s': out of memory (%zu bytes)",
+                                y->name, bytes);
         y->data = t->own;
     }
     return KH_OK;
@@ -336,16 +331,10 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs,
                           total, m->memory_limit);
         goto fail;
     }
-    if (total > m->arena_cap) {
-        free(m->arena);
-        m->arena_cap = 0;
-        if (!(m->arena = engine_aligned_alloc(total))) {
-            rc = kh_error_set(err, KH_ENOMEM,
-                              "planning: arena of %zu bytes: out of memory",
-                              total);
-            goto fail;
-        }
-        m->arena_cap = total;
+    if (!engine_aligned_reserve(&m->arena, &m->arena_cap, total)) {
+        rc = kh_error_set(err, KH_ENOMEM,
+                          "planning: arena of %zu bytes: out of memory", total);
+        goto fail;
     }
     m->arena_bytes = total;
     for (size_t i = 0; i < m->n_tensors; i++) {
@@ -353,16 +342,11 @@ int engine_plan(onnx_model *m, const onnx_tensor_view *inputs,
         if (t->in_arena)
             t->t.data = (uint8_t *)m->arena + t->offset;
     }
-    if (scratch > m->scratch_cap) {
-        free(m->scratch);
-        m->scratch_cap = 0;
-        if (!(m->scratch = engine_aligned_alloc(scratch))) {
-            rc = kh_error_set(err, KH_ENOMEM,
-                              "planning: scratch of %zu bytes: out of memory",
-                              scratch);
-            goto fail;
-        }
-        m->scratch_cap = scratch;
+    if (!engine_aligned_reserve(&m->scratch, &m->scratch_cap, scratch)) {
+        rc = kh_error_set(err, KH_ENOMEM,
+                          "planning: scratch of %zu bytes: out of memory",
+                          scratch);
+        goto fail;
     }
     m->scratch_bytes = scratch;
     if ((rc = remember_input_shapes(m, err)))

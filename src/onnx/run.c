@@ -104,14 +104,9 @@ static bool same_as_planned(const onnx_model *m,
 }
 
 static int ensure_scratch(onnx_model *m, size_t bytes, kh_error *err) {
-    if (bytes <= m->scratch_cap)
-        return KH_OK;
-    free(m->scratch);
-    m->scratch_cap = 0;
-    if (!(m->scratch = engine_aligned_alloc(bytes)))
+    if (!engine_aligned_reserve(&m->scratch, &m->scratch_cap, bytes))
         return kh_error_set(err, KH_ENOMEM, "scratch of %zu bytes: out of "
                                             "memory", bytes);
-    m->scratch_cap = bytes;
     return KH_OK;
 }
 
