@@ -326,6 +326,15 @@ static int db_fail(kh_broker_store *s, kh_error *err, const char *what) {
                         sqlite3_errmsg(s->db));
 }
 
+/* At open, SQLITE_BUSY means another broker holds the exclusive lock on the
+ * file: that replaces SQLite's message. Returns the status to report. */
+static int busy_means_in_use(kh_broker_store *s, int rc, kh_error *err) {
+    if (sqlite3_errcode(s->db) != SQLITE_BUSY)
+        return rc;
+    return kh_error_set(err, KH_EDB, "%s is in use by another broker process",
+                        s->path);
+}
+
 /* Runs a prepared statement that returns no rows. */
 static int step_done(kh_broker_store *s, int which, kh_error *err) {
     sqlite3_stmt *st = s->stmt[which];
@@ -451,6 +460,15 @@ static void lead(kh_broker_store *s) {
     s->leader_active = false;
 }
 
+/* Called with queue_lock held: commits the queue when no thread leads,
+ * else waits for the leader's next commit. */
+static void lead_or_wait(kh_broker_store *s) {
+    if (!s->leader_active)
+        lead(s);
+    else
+        pthread_cond_wait(&s->committed, &s->queue_lock);
+}
+
 static void submit(kh_broker_store *s, store_op *op, bool wait) {
     pthread_mutex_lock(&s->queue_lock);
     op->next = NULL;
@@ -463,12 +481,8 @@ static void submit(kh_broker_store *s, store_op *op, bool wait) {
         if (!s->leader_active)
             lead(s);
     } else {
-        while (!op->done) {
-            if (!s->leader_active)
-                lead(s);
-            else
-                pthread_cond_wait(&s->committed, &s->queue_lock);
-        }
+        while (!op->done)
+            lead_or_wait(s);
     }
     pthread_mutex_unlock(&s->queue_lock);
 }
@@ -476,12 +490,8 @@ static void submit(kh_broker_store *s, store_op *op, bool wait) {
 int kh_broker_store_flush(kh_broker_store *s, kh_error *err) {
     (void)err;
     pthread_mutex_lock(&s->queue_lock);
-    while (s->head || s->leader_active) {
-        if (!s->leader_active)
-            lead(s);
-        else
-            pthread_cond_wait(&s->committed, &s->queue_lock);
-    }
+    while (s->head || s->leader_active)
+        lead_or_wait(s);
     pthread_mutex_unlock(&s->queue_lock);
     return KH_OK;
 }
@@ -518,10 +528,7 @@ int kh_broker_store_open(const char *path, kh_store_sync sync,
     char *msg = NULL;
     if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         rc = kh_error_set(err, KH_EDB, "%s: %s", path, msg ? msg : "pragma");
-        if (sqlite3_errcode(s->db) == SQLITE_BUSY)
-            rc = kh_error_set(err, KH_EDB,
-                              "%s is in use by another broker process",
-                              path);
+        rc = busy_means_in_use(s, rc, err);
         sqlite3_free(msg);
         goto fail;
     }
@@ -534,10 +541,7 @@ int kh_broker_store_open(const char *path, kh_store_sync sync,
     sqlite3_finalize(version);
     if (user_version < 0) {
         rc = db_fail(s, err, "reading the schema version");
-        if (sqlite3_errcode(s->db) == SQLITE_BUSY)
-            rc = kh_error_set(err, KH_EDB,
-                              "%s is in use by another broker process",
-                              path);
+        rc = busy_means_in_use(s, rc, err);
         goto fail;
     }
     if (user_version > 1) {
@@ -550,10 +554,7 @@ int kh_broker_store_open(const char *path, kh_store_sync sync,
     if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
         rc = kh_error_set(err, KH_EDB, "%s: creating the schema: %s", path,
                           msg ? msg : "?");
-        if (sqlite3_errcode(s->db) == SQLITE_BUSY)
-            rc = kh_error_set(err, KH_EDB,
-                              "%s is in use by another broker process",
-                              path);
+        rc = busy_means_in_use(s, rc, err);
         sqlite3_free(msg);
         goto fail;
     }
