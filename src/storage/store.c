@@ -1048,6 +1048,20 @@ static int read_faces(tx *t, kh_sql_result *res, size_t count,
     return KH_OK;
 }
 
+/* The rows sql (one '?': the id) finds for the `what` ("picture", "face")
+ * called id, into *res (the caller frees it); KH_ENOTFOUND when none. */
+static int select_by_id(tx *t, const char *sql, const char *what,
+                        const char *id, kh_sql_result *res, kh_error *err) {
+    int rc = RUN(t, res, err, sql, SQL_TEXT(id));
+    if (rc != KH_OK)
+        return rc;
+    if (res->n_rows == 0) {
+        kh_sql_result_free(res);
+        return kh_error_set(err, KH_ENOTFOUND, "%s %s not found", what, id);
+    }
+    return KH_OK;
+}
+
 int kh_store_picture_get(kh_store *s, const char *picture_id,
                          kh_picture_record *picture, kh_face_record **faces,
                          size_t *n_faces, kh_error *err) {
@@ -1062,17 +1076,10 @@ int kh_store_picture_get(kh_store *s, const char *picture_id,
     if ((rc = tx_begin(s, false, &t, err)) != KH_OK)
         return rc;
     kh_sql_result res;
-    rc = RUN(&t, &res, err,
-             "SELECT " PICTURE_COLUMNS " FROM pictures p WHERE p.id = ?",
-             SQL_TEXT(picture_id));
+    rc = select_by_id(&t, "SELECT " PICTURE_COLUMNS " FROM pictures p "
+                      "WHERE p.id = ?", "picture", picture_id, &res, err);
     if (rc != KH_OK)
         goto fail;
-    if (res.n_rows == 0) {
-        kh_sql_result_free(&res);
-        rc = kh_error_set(err, KH_ENOTFOUND, "picture %s not found",
-                          picture_id);
-        goto fail;
-    }
     read_picture(&res, 0, picture);
     kh_sql_result_free(&res);
     if (faces) {
@@ -1104,16 +1111,10 @@ int kh_store_face_get(kh_store *s, const char *face_id, kh_face_record *face,
     if ((rc = tx_begin(s, false, &t, err)) != KH_OK)
         return rc;
     kh_sql_result res;
-    rc = RUN(&t, &res, err,
-             "SELECT " FACE_COLUMNS " FROM faces f WHERE f.id = ?",
-             SQL_TEXT(face_id));
+    rc = select_by_id(&t, "SELECT " FACE_COLUMNS " FROM faces f WHERE f.id = ?",
+                      "face", face_id, &res, err);
     if (rc != KH_OK)
         goto fail;
-    if (res.n_rows == 0) {
-        kh_sql_result_free(&res);
-        rc = kh_error_set(err, KH_ENOTFOUND, "face %s not found", face_id);
-        goto fail;
-    }
     read_face(&res, 0, face);
     kh_sql_result_free(&res);
     if ((rc = load_scores(&t, face, 1, err)) != KH_OK)
