@@ -15,6 +15,8 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
+
+#include "vision/jpeg_failure.h"
 #include <png.h>
 
 static uint64_t max_pixels_of(const kh_decode_options *opts) {
@@ -123,18 +125,6 @@ int kh_image_orient(kh_image *img, int orientation, kh_error *err) {
 
 /* ---- JPEG ---------------------------------------------------------------- */
 
-typedef struct jpeg_failure {
-    struct jpeg_error_mgr mgr;
-    jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-} jpeg_failure;
-
-static void jpeg_fail(j_common_ptr cinfo) {
-    jpeg_failure *f = (jpeg_failure *)cinfo->err;
-    f->mgr.format_message(cinfo, f->message);
-    longjmp(f->jump, 1);
-}
-
 /* libjpeg pads a truncated stream with an end marker and carries on, giving
  * a gray tail; that is a broken file, so this warning becomes an error. Other
  * warnings (stray bytes between markers) are common in real photos and
@@ -143,13 +133,13 @@ static void jpeg_message(j_common_ptr cinfo, int level) {
     if (level < 0) {
         cinfo->err->num_warnings++;
         if (cinfo->err->msg_code == JWRN_JPEG_EOF)
-            jpeg_fail(cinfo);
+            kh_jpeg_fail(cinfo);
     }
 }
 
 typedef struct jpeg_job {
     struct jpeg_decompress_struct cinfo;
-    jpeg_failure failure;
+    kh_jpeg_failure failure;
     kh_image img;
     uint8_t *row; /* CMYK scanline */
 } jpeg_job;
@@ -179,7 +169,7 @@ static int decode_jpeg(const void *data, size_t len, const char *what,
     struct jpeg_decompress_struct *cinfo = &job->cinfo;
     int rc = KH_OK;
     cinfo->err = jpeg_std_error(&job->failure.mgr);
-    job->failure.mgr.error_exit = jpeg_fail;
+    job->failure.mgr.error_exit = kh_jpeg_fail;
     job->failure.mgr.emit_message = jpeg_message;
     if (setjmp(job->failure.jump)) {
         rc = kh_error_set(err, KH_EFORMAT, "%s: JPEG: %s", what,

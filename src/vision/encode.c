@@ -10,6 +10,8 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "vision/jpeg_failure.h"
+
 typedef struct png_sink {
     uint8_t *data;
     size_t len, cap;
@@ -96,18 +98,6 @@ done:
     return rc;
 }
 
-typedef struct jpeg_encode_failure {
-    struct jpeg_error_mgr mgr;
-    jmp_buf jump;
-    char message[JMSG_LENGTH_MAX];
-} jpeg_encode_failure;
-
-static void jpeg_encode_fail(j_common_ptr cinfo) {
-    jpeg_encode_failure *f = (jpeg_encode_failure *)cinfo->err;
-    f->mgr.format_message(cinfo, f->message);
-    longjmp(f->jump, 1);
-}
-
 static void jpeg_encode_message(j_common_ptr cinfo, int level) {
     (void)cinfo;
     (void)level;
@@ -115,7 +105,7 @@ static void jpeg_encode_message(j_common_ptr cinfo, int level) {
 
 typedef struct jpeg_encode_job {
     struct jpeg_compress_struct cinfo;
-    jpeg_encode_failure failure;
+    kh_jpeg_failure failure;
     unsigned char *buffer;
     unsigned long size;
 } jpeg_encode_job;
@@ -130,7 +120,7 @@ int kh_image_encode_jpeg(const kh_image *img, int quality, uint8_t **out,
         return kh_error_set(err, KH_ENOMEM, "JPEG: out of memory");
     struct jpeg_compress_struct *cinfo = &job->cinfo;
     cinfo->err = jpeg_std_error(&job->failure.mgr);
-    job->failure.mgr.error_exit = jpeg_encode_fail;
+    job->failure.mgr.error_exit = kh_jpeg_fail;
     job->failure.mgr.emit_message = jpeg_encode_message;
     if (setjmp(job->failure.jump)) {
         rc = kh_error_set(err, KH_EINTERNAL, "JPEG: %s", job->failure.message);
