@@ -219,22 +219,74 @@ static void plan_scale(const kh_pico_cascade *c, float size, int ldim,
     }
 }
 
-static float classify_planned(const kh_pico_cascade *c, const int32_t *offsets,
-                              const uint8_t *center) {
+/* Runs the cascade on the windows of one row breadth-first: a tree on every
+ * window still alive, then the next tree on the survivors. The sums are the
+ * same, in the same order, as one window at a time. A tree walk is a chain
+ * of dependent loads (node, pixels, next node), so four windows walk side
+ * by side to keep the core busy while each waits. alive[] and output[] hold
+ * n entries; on return alive[0..k) are the indices (into cols) of the k
+ * windows that passed every stage and output[] their running sums. */
+static int classify_row(const kh_pico_cascade *c, const int32_t *offsets,
+                        const uint8_t *row, const int *cols, int n,
+                        int *alive, float *output) {
     const int nodes = c->nodes_per_tree, leaves = c->leaves_per_tree;
-    const float *leaf = c->leaves, *thresholds = c->thresholds;
-    float output = 0.0f;
-    for (int t = 0; t < c->trees; t++, offsets += 2 * nodes, leaf += leaves) {
-        int idx = 1;
-        for (int d = 0; d < c->depth; d++) {
-            const int32_t *n = offsets + 2 * (idx - 1);
-            idx = 2 * idx + (center[n[0]] <= center[n[1]]);
-        }
-        output += leaf[idx - leaves];
-        if (output <= thresholds[t])
-            return -1.0f;
+    const int depth = c->depth;
+    for (int i = 0; i < n; i++) {
+        alive[i] = i;
+        output[i] = 0.0f;
     }
-    return output - thresholds[c->trees - 1];
+    for (int t = 0; t < c->trees && n > 0; t++) {
+        const int32_t *tree = offsets + (size_t)t * 2 * nodes;
+        const float *leaf = c->leaves + (size_t)t * leaves - leaves;
+        const float threshold = c->thresholds[t];
+        int kept = 0, k = 0;
+        for (; k + 4 <= n; k += 4) {
+            const int i0 = alive[k], i1 = alive[k + 1], i2 = alive[k + 2],
+                      i3 = alive[k + 3];
+            const uint8_t *p0 = row + cols[i0], *p1 = row + cols[i1],
+                          *p2 = row + cols[i2], *p3 = row + cols[i3];
+            int x0 = 1, x1 = 1, x2 = 1, x3 = 1;
+            for (int d = 0; d < depth; d++) {
+                const int32_t *n0 = tree + 2 * (x0 - 1),
+                              *n1 = tree + 2 * (x1 - 1),
+                              *n2 = tree + 2 * (x2 - 1),
+                              *n3 = tree + 2 * (x3 - 1);
+                x0 = 2 * x0 + (p0[n0[0]] <= p0[n0[1]]);
+                x1 = 2 * x1 + (p1[n1[0]] <= p1[n1[1]]);
+                x2 = 2 * x2 + (p2[n2[0]] <= p2[n2[1]]);
+                x3 = 2 * x3 + (p3[n3[0]] <= p3[n3[1]]);
+            }
+            const float o0 = output[i0] + leaf[x0], o1 = output[i1] + leaf[x1],
+                        o2 = output[i2] + leaf[x2], o3 = output[i3] + leaf[x3];
+            output[i0] = o0;
+            output[i1] = o1;
+            output[i2] = o2;
+            output[i3] = o3;
+            alive[kept] = i0;
+            kept += o0 > threshold;
+            alive[kept] = i1;
+            kept += o1 > threshold;
+            alive[kept] = i2;
+            kept += o2 > threshold;
+            alive[kept] = i3;
+            kept += o3 > threshold;
+        }
+        for (; k < n; k++) {
+            const int i = alive[k];
+            const uint8_t *p = row + cols[i];
+            int x = 1;
+            for (int d = 0; d < depth; d++) {
+                const int32_t *node = tree + 2 * (x - 1);
+                x = 2 * x + (p[node[0]] <= p[node[1]]);
+            }
+            const float o = output[i] + leaf[x];
+            output[i] = o;
+            alive[kept] = i;
+            kept += o > threshold;
+        }
+        n = kept;
+    }
+    return n;
 }
 
 int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
@@ -254,15 +306,22 @@ int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
     scan_plan plan;
     plan.offsets = malloc(sizeof *plan.offsets * 2 * (size_t)c->trees *
                           c->nodes_per_tree);
+    const int rows = gray->height, cols = gray->width;
+    /* Per row of windows: their columns (as pixels and as the fractional
+     * positions reported), and the breadth-first survivors. */
+    int *window_cols = malloc(sizeof *window_cols * (size_t)cols);
+    float *window_cfs = malloc(sizeof *window_cfs * (size_t)cols);
+    int *alive = malloc(sizeof *alive * (size_t)cols);
+    float *output = malloc(sizeof *output * (size_t)cols);
     size_t capacity = params->max_windows < 1024 ? params->max_windows : 1024;
     size_t n = 0;
     kh_pico_window *found = malloc(sizeof *found * capacity);
     int rc = KH_OK;
-    if (!plan.offsets || !found) {
+    if (!plan.offsets || !found || !window_cols || !window_cfs || !alive ||
+        !output) {
         rc = kh_error_set(err, KH_ENOMEM, "pico: out of memory");
         goto fail;
     }
-    const int rows = gray->height, cols = gray->width;
     for (float size = params->min_size; size <= params->max_size;
          size *= params->scale_factor) {
         /* Window centres advance by a fractional stride from size/2 + 1 and
@@ -274,17 +333,27 @@ int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
          * the codes say. */
         const int r_min = -plan.row_lo, r_max = rows - 1 - plan.row_hi;
         const int c_min = -plan.col_lo, c_max = cols - 1 - plan.col_hi;
+        int per_row = 0;
+        for (float cf = size / 2 + 1; cf <= cols - size / 2 - 1 && per_row < cols;
+             cf += step) {
+            const int col = (int)cf;
+            if (col < c_min || col > c_max)
+                continue;
+            window_cols[per_row] = col;
+            window_cfs[per_row++] = cf;
+        }
+        if (per_row == 0)
+            continue;
         for (float rf = size / 2 + 1; rf <= rows - size / 2 - 1; rf += step) {
             const int r = (int)rf;
             if (r < r_min || r > r_max)
                 continue;
             const uint8_t *row = gray->pixels + (size_t)r * cols;
-            for (float cf = size / 2 + 1; cf <= cols - size / 2 - 1;
-                 cf += step) {
-                const int col = (int)cf;
-                if (col < c_min || col > c_max)
-                    continue;
-                float q = classify_planned(c, plan.offsets, row + col);
+            const int passed = classify_row(c, plan.offsets, row, window_cols,
+                                            per_row, alive, output);
+            for (int k = 0; k < passed; k++) {
+                const int i = alive[k];
+                const float q = output[i] - c->thresholds[c->trees - 1];
                 if (q <= 0.0f)
                     continue;
                 if (n == params->max_windows) {
@@ -308,16 +377,24 @@ int kh_pico_scan(const kh_pico_cascade *c, const kh_image *gray,
                     found = grown;
                     capacity = grown_cap;
                 }
-                found[n++] = (kh_pico_window){rf, cf, size, q};
+                found[n++] = (kh_pico_window){rf, window_cfs[i], size, q};
             }
         }
     }
     free(plan.offsets);
+    free(window_cols);
+    free(window_cfs);
+    free(alive);
+    free(output);
     *windows = found;
     *count = n;
     return KH_OK;
 fail:
     free(plan.offsets);
+    free(window_cols);
+    free(window_cfs);
+    free(alive);
+    free(output);
     free(found);
     return rc;
 }
