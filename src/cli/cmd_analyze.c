@@ -48,6 +48,8 @@ static void usage(FILE *out) {
             "emotions\n"
             "  --crops DIR       write each face as a PNG\n"
             "  --threads N       pictures analysed in parallel (default 1)\n"
+            "  --max-pixels N    refuse larger pictures, checked before decoding\n"
+            "                    (default 64000000)\n"
             "  -h, --help        this text\n"
             "\n"
             "Exit status: 0 when every picture was analysed, 1 when some "
@@ -64,6 +66,7 @@ typedef struct analyze_options {
     int json;
     const char *annotate_dir, *crops_dir;
     int threads;
+    unsigned long long max_pixels; /* 0: the decoder's default */
 } analyze_options;
 
 /* ---- collecting pictures ------------------------------------------------- */
@@ -349,7 +352,8 @@ static void analyze_one(worker *w, size_t index, text *out, int *failed) {
     const double t0 = now_ms(), cpu0 = thread_cpu_ms();
     /* pico alone reads gray: let libjpeg hand over its luma directly. */
     kh_decode_options dopt = {
-        .channels = strcmp(o->detector, "pico") == 0 && !o->emotions ? 1 : 3};
+        .channels = strcmp(o->detector, "pico") == 0 && !o->emotions ? 1 : 3,
+        .max_pixels = o->max_pixels};
     int rc = kh_image_load(path, &dopt, &img, &scale, &orig_w, &orig_h, &err);
     const double t_decoded = now_ms(), cpu_decoded = thread_cpu_ms();
     if (!rc)
@@ -550,7 +554,7 @@ int cmd_analyze(int argc, char **argv) {
              env_models && *env_models ? env_models : "models");
     enum { OPT_DETECTOR = 256, OPT_SIZE, OPT_THRESHOLD, OPT_MIN_SIZE,
            OPT_NO_EMOTIONS, OPT_MODELS, OPT_JSON, OPT_ANNOTATE, OPT_CROPS,
-           OPT_THREADS };
+           OPT_THREADS, OPT_MAX_PIXELS };
     static const struct option long_options[] = {
         {"detector", required_argument, NULL, OPT_DETECTOR},
         {"size", required_argument, NULL, OPT_SIZE},
@@ -562,6 +566,7 @@ int cmd_analyze(int argc, char **argv) {
         {"annotate", required_argument, NULL, OPT_ANNOTATE},
         {"crops", required_argument, NULL, OPT_CROPS},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -606,6 +611,13 @@ int cmd_analyze(int argc, char **argv) {
         case OPT_JSON: o.json = 1; break;
         case OPT_ANNOTATE: o.annotate_dir = optarg; break;
         case OPT_CROPS: o.crops_dir = optarg; break;
+        case OPT_MAX_PIXELS:
+            o.max_pixels = strtoull(optarg, &end, 10);
+            if (*end || o.max_pixels == 0 || optarg[0] == '-') {
+                cli_error("--max-pixels: '%s' is not a positive number", optarg);
+                return 2;
+            }
+            break;
         case OPT_THREADS:
             o.threads = (int)strtol(optarg, &end, 10);
             if (*end || o.threads < 1 || o.threads > 256) {

@@ -45,8 +45,15 @@ rc=0
 grep -q "b.jpg  1920x1280" "$work/table" || fail "table lacks b.jpg: $(cat "$work/table")"
 grep -q "a.jpg: error:" "$work/err" || fail "stderr lacks a.jpg's error: $(cat "$work/err")"
 
+# The pixel limit is checked before decoding and reported per picture.
+rc=0
+"$khappy" analyze --models "$models" --detector pico --no-emotions --json --max-pixels 1000000 \
+  "$work/in/b.jpg" > "$work/limit.jsonl" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "--max-pixels: exit status $rc, want 1"
+grep -q "over the limit of 1000000 pixels" "$work/limit.jsonl" || fail "no limit error: $(cat "$work/limit.jsonl")"
+
 # Bad usage is status 2.
-for args in "--detector nope x.jpg" "--size 100 x.jpg" "--threads 0 x.jpg" "--bogus" ""; do
+for args in "--detector nope x.jpg" "--size 100 x.jpg" "--threads 0 x.jpg" "--max-pixels 0 x.jpg" "--bogus" ""; do
   rc=0
   # shellcheck disable=SC2086
   "$khappy" analyze $args > /dev/null 2>&1 || rc=$?
