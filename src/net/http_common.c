@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/json_text.h"
+
 const char *kh_http_headers_get(const kh_http_header *headers, size_t n,
                                 const char *name) {
     if (!headers || !name)
@@ -193,72 +195,6 @@ int kh_http_response_set(kh_http_response *res, int status,
                                       copy ? len : 0);
 }
 
-/* Length of the well-formed UTF-8 sequence at p (1..4), 0 when malformed
- * (overlong, surrogate, past U+10FFFF, truncated). */
-static size_t utf8_sequence_length(const unsigned char *p) {
-    if (p[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if ((p[0] & 0xe0) == 0xc0) {
-        n = 2, min = 0x80, cp = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        n = 3, min = 0x800, cp = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        n = 4, min = 0x10000, cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-/* Appends text as the inside of a JSON string: quotes, backslashes and
- * control characters escaped. Messages may quote hostile input (a header
- * value, a truncated name), so bytes that are not UTF-8 become U+FFFD and
- * the body stays valid JSON. Returns the bytes written, stopping before
- * overflowing. */
-static size_t json_escape_into(char *out, size_t cap, const char *text) {
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)text;
-    while (*p) {
-        char piece[8];
-        size_t piece_len;
-        size_t consumed = 1;
-        if (*p == '"' || *p == '\\') {
-            piece[0] = '\\';
-            piece[1] = (char)*p;
-            piece_len = 2;
-        } else if (*p < 0x20) {
-            piece_len = (size_t)snprintf(piece, sizeof piece, "\\u%04x", *p);
-        } else if (*p < 0x80) {
-            piece[0] = (char)*p;
-            piece_len = 1;
-        } else if ((consumed = utf8_sequence_length(p)) > 0) {
-            memcpy(piece, p, consumed);
-            piece_len = consumed;
-        } else {
-            consumed = 1;
-            memcpy(piece, "\\ufffd", 6);
-            piece_len = 6;
-        }
-        p += consumed;
-        if (n + piece_len >= cap)
-            break;
-        memcpy(out + n, piece, piece_len);
-        n += piece_len;
-    }
-    out[n] = '\0';
-    return n;
-}
-
 int kh_http_response_error(kh_http_response *res, int status, const char *fmt,
                            ...) {
     if (!res || !fmt)
@@ -268,16 +204,18 @@ int kh_http_response_error(kh_http_response *res, int status, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    /* Escaping at most sextuples a byte. */
-    size_t cap = sizeof message * 6 + 32;
-    char *body = malloc(cap);
-    if (!body)
+    /* Messages may quote hostile input (a header value, a truncated name):
+     * bytes that are not UTF-8 become \ufffd so the body stays valid JSON. */
+    kh_text body = {0};
+    kh_text_puts(&body, "{\"error\":");
+    kh_json_string(&body, message, strlen(message),
+                   KH_JSON_REPLACE_BAD_UTF8 | KH_JSON_UNICODE_ESCAPES);
+    kh_text_puts(&body, "}\n");
+    size_t n = 0;
+    char *bytes = kh_text_take(&body, &n);
+    if (!bytes)
         return KH_ENOMEM;
-    size_t n = (size_t)snprintf(body, cap, "{\"error\":\"");
-    n += json_escape_into(body + n, cap - n - 4, message);
-    memcpy(body + n, "\"}\n", 4);
-    n += 3;
-    return kh_http_response_set_owned(res, status, "application/json", body,
+    return kh_http_response_set_owned(res, status, "application/json", bytes,
                                       n);
 }
 
