@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/base64.h"
 #include "events/ce_http.h"
 #include "events/ce_sender.h"
-#include "events/ce_text.h"
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_TIMEOUT_MS 30000L
@@ -506,7 +506,7 @@ static int dead_letter_event(const task *t, const broker_trigger *bt,
     if (rc == KH_OK)
         rc = kh_cloudevent_set(out, "knativeerrorcode", code, err);
     if (rc == KH_OK && t->last_body_len) {
-        char *data = kh_ce_base64_encode(t->last_body, t->last_body_len);
+        char *data = kh_base64_encode(t->last_body, t->last_body_len);
         rc = data ? kh_cloudevent_set(out, "knativeerrordata", data, err)
                   : kh_error_set(err, KH_ENOMEM, "knativeerrordata");
         free(data);

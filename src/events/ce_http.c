@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "events/ce_json.h"
+#include "common/utf8.h"
 #include "events/ce_text.h"
 
 #define HEADER_PREFIX "ce-"
@@ -139,7 +140,7 @@ int kh_ce_http_header_value_decode(const char *header_value, char **out,
         free(decoded);
         return kh_error_set(err, KH_EFORMAT, "percent-encoded NUL (%%00)");
     }
-    if (!kh_ce_utf8_valid((const uint8_t *)decoded, decoded_len)) {
+    if (!kh_utf8_valid(decoded, decoded_len, NULL)) {
         free(decoded);
         return kh_error_set(err, KH_EFORMAT,
                             "not valid UTF-8 after percent-decoding");

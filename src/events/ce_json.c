@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
+#include "common/json_text.h"
+#include "common/utf8.h"
 #include "events/ce_text.h"
 
 #define JSON_PARSE_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
@@ -46,79 +49,79 @@ static bool media_type_is_text(const char *content_type) {
 
 /* The shortest of %.15g..%.17g that reads back as the same double, so
  * 0.1 stays "0.1" instead of 0.10000000000000001. */
-static void append_real(kh_ce_buf *buf, double value) {
+static void append_real(kh_text *buf, double value) {
     char text[40];
     for (int precision = 15; precision <= 17; precision++) {
         snprintf(text, sizeof text, "%.*g", precision, value);
         if (strtod(text, NULL) == value)
             break;
     }
-    kh_ce_buf_append_str(buf, text);
+    kh_text_puts(buf, text);
 }
 
 /* Writes a parsed JSON value back as compact text. */
-static void append_json_value(kh_ce_buf *buf, const json_t *value) {
+static void append_json_value(kh_text *buf, const json_t *value) {
     switch (json_typeof(value)) {
     case JSON_OBJECT: {
-        kh_ce_buf_append(buf, "{", 1);
+        kh_text_append(buf, "{", 1);
         const char *key;
         json_t *member;
         bool first = true;
         /* json_object_foreach is not const-correct. */
         json_object_foreach((json_t *)value, key, member) {
             if (!first)
-                kh_ce_buf_append(buf, ",", 1);
+                kh_text_append(buf, ",", 1);
             first = false;
-            kh_ce_buf_append_json_string(buf, key, strlen(key));
-            kh_ce_buf_append(buf, ":", 1);
+            kh_json_string(buf, key, strlen(key), KH_JSON_DEFAULT);
+            kh_text_append(buf, ":", 1);
             append_json_value(buf, member);
         }
-        kh_ce_buf_append(buf, "}", 1);
+        kh_text_append(buf, "}", 1);
         break;
     }
     case JSON_ARRAY:
-        kh_ce_buf_append(buf, "[", 1);
+        kh_text_append(buf, "[", 1);
         for (size_t i = 0; i < json_array_size(value); i++) {
             if (i > 0)
-                kh_ce_buf_append(buf, ",", 1);
+                kh_text_append(buf, ",", 1);
             append_json_value(buf, json_array_get(value, i));
         }
-        kh_ce_buf_append(buf, "]", 1);
+        kh_text_append(buf, "]", 1);
         break;
     case JSON_STRING:
-        kh_ce_buf_append_json_string(buf, json_string_value(value),
-                                     json_string_length(value));
+        kh_json_string(buf, json_string_value(value),
+                       json_string_length(value), KH_JSON_DEFAULT);
         break;
     case JSON_INTEGER: {
         char text[32];
         snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(value));
-        kh_ce_buf_append_str(buf, text);
+        kh_text_puts(buf, text);
         break;
     }
     case JSON_REAL:
         append_real(buf, json_real_value(value));
         break;
     case JSON_TRUE:
-        kh_ce_buf_append(buf, "true", 4);
+        kh_text_append(buf, "true", 4);
         break;
     case JSON_FALSE:
-        kh_ce_buf_append(buf, "false", 5);
+        kh_text_append(buf, "false", 5);
         break;
     case JSON_NULL:
-        kh_ce_buf_append(buf, "null", 4);
+        kh_text_append(buf, "null", 4);
         break;
     }
 }
 
-static void append_member(kh_ce_buf *buf, const char *name, const char *value,
+static void append_member(kh_text *buf, const char *name, const char *value,
                           bool *first) {
     if (!*first)
-        kh_ce_buf_append(buf, ",", 1);
+        kh_text_append(buf, ",", 1);
     *first = false;
-    kh_ce_buf_append_json_string(buf, name, strlen(name));
-    kh_ce_buf_append(buf, ":", 1);
-    kh_ce_buf_append_json_string(buf, value, strlen(value));
+    kh_json_string(buf, name, strlen(name), KH_JSON_DEFAULT);
+    kh_text_append(buf, ":", 1);
+    kh_json_string(buf, value, strlen(value), KH_JSON_DEFAULT);
 }
 
 bool kh_ce_json_text_valid(const void *text, size_t len) {
@@ -132,13 +135,13 @@ bool kh_ce_json_text_valid(const void *text, size_t len) {
     return true;
 }
 
-static int append_event(kh_ce_buf *buf, const kh_cloudevent *ev,
+static int append_event(kh_text *buf, const kh_cloudevent *ev,
                         kh_error *err) {
     int rc = kh_cloudevent_validate(ev, err);
     if (rc != KH_OK)
         return rc;
     bool first = true;
-    kh_ce_buf_append(buf, "{", 1);
+    kh_text_append(buf, "{", 1);
     static const char *const order[] = {"specversion", "id",
                                         "source",      "type",
                                         "datacontenttype", "dataschema",
@@ -157,34 +160,34 @@ static int append_event(kh_ce_buf *buf, const kh_cloudevent *ev,
         if (!ev->data_is_base64_in_json && json_type &&
             kh_ce_json_text_valid(ev->data, ev->data_len)) {
             /* Spliced verbatim: the JSON text is exactly what was sent. */
-            kh_ce_buf_append_str(buf, ",\"data\":");
-            kh_ce_buf_append(buf, ev->data, ev->data_len);
+            kh_text_puts(buf, ",\"data\":");
+            kh_text_append(buf, ev->data, ev->data_len);
         } else if (!ev->data_is_base64_in_json && !json_type &&
                    media_type_is_text(ev->datacontenttype) &&
-                   kh_ce_utf8_valid(ev->data, ev->data_len)) {
-            kh_ce_buf_append_str(buf, ",\"data\":");
-            kh_ce_buf_append_json_string(buf, (const char *)ev->data,
-                                         ev->data_len);
+                   kh_utf8_valid(ev->data, ev->data_len, NULL)) {
+            kh_text_puts(buf, ",\"data\":");
+            kh_json_string(buf, (const char *)ev->data, ev->data_len,
+                           KH_JSON_DEFAULT);
         } else {
-            char *encoded = kh_ce_base64_encode(ev->data, ev->data_len);
+            char *encoded = kh_base64_encode(ev->data, ev->data_len);
             if (!encoded)
                 return kh_error_set(err, KH_ENOMEM,
                                     "event '%s': out of memory encoding %zu "
                                     "bytes of data",
                                     ev->id, ev->data_len);
-            kh_ce_buf_append_str(buf, ",\"data_base64\":\"");
-            kh_ce_buf_append_str(buf, encoded);
-            kh_ce_buf_append(buf, "\"", 1);
+            kh_text_puts(buf, ",\"data_base64\":\"");
+            kh_text_puts(buf, encoded);
+            kh_text_append(buf, "\"", 1);
             free(encoded);
         }
     }
-    kh_ce_buf_append(buf, "}", 1);
+    kh_text_append(buf, "}", 1);
     return KH_OK;
 }
 
-static int finish(kh_ce_buf *buf, char **out, size_t *len, kh_error *err) {
+static int finish(kh_text *buf, char **out, size_t *len, kh_error *err) {
     if (buf->failed) {
-        kh_ce_buf_free(buf);
+        kh_text_free(buf);
         return kh_error_set(err, KH_ENOMEM, "JSON event: out of memory");
     }
     *out = buf->data;
@@ -198,10 +201,10 @@ int kh_ce_json_encode(const kh_cloudevent *ev, char **out, size_t *len,
     if (!ev || !out)
         return kh_error_set(err, KH_EINVAL, "JSON encode: NULL argument");
     *out = NULL;
-    kh_ce_buf buf = {0};
+    kh_text buf = {0};
     int rc = append_event(&buf, ev, err);
     if (rc != KH_OK) {
-        kh_ce_buf_free(&buf);
+        kh_text_free(&buf);
         return rc;
     }
     return finish(&buf, out, len, err);
@@ -212,18 +215,18 @@ int kh_ce_json_encode_batch(const kh_cloudevent *events, size_t n,
     if ((!events && n > 0) || !out)
         return kh_error_set(err, KH_EINVAL, "JSON batch encode: NULL argument");
     *out = NULL;
-    kh_ce_buf buf = {0};
-    kh_ce_buf_append(&buf, "[", 1);
+    kh_text buf = {0};
+    kh_text_append(&buf, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            kh_ce_buf_append(&buf, ",", 1);
+            kh_text_append(&buf, ",", 1);
         int rc = append_event(&buf, &events[i], err);
         if (rc != KH_OK) {
-            kh_ce_buf_free(&buf);
+            kh_text_free(&buf);
             return kh_error_prefix(err, "batch event %zu", i);
         }
     }
-    kh_ce_buf_append(&buf, "]", 1);
+    kh_text_append(&buf, "]", 1);
     return finish(&buf, out, len, err);
 }
 
@@ -302,7 +305,7 @@ static int decode_data(kh_cloudevent *ev, const json_t *data,
                                 json_type_name(data_base64));
         uint8_t *bytes;
         size_t n;
-        if (!kh_ce_base64_decode(json_string_value(data_base64),
+        if (!kh_base64_decode(json_string_value(data_base64),
                                  json_string_length(data_base64), &bytes, &n))
             return kh_error_set(err, KH_EINVAL,
                                 "'data_base64' is not valid Base64");
@@ -315,14 +318,14 @@ static int decode_data(kh_cloudevent *ev, const json_t *data,
     if (!data)
         return KH_OK;
     if (!ev->datacontenttype || kh_ce_media_type_is_json(ev->datacontenttype)) {
-        kh_ce_buf text = {0};
+        kh_text text = {0};
         append_json_value(&text, data);
         if (text.failed) {
-            kh_ce_buf_free(&text);
+            kh_text_free(&text);
             return kh_error_set(err, KH_ENOMEM, "'data': out of memory");
         }
         int rc = kh_cloudevent_set_data(ev, text.data, text.len, NULL, err);
-        kh_ce_buf_free(&text);
+        kh_text_free(&text);
         return rc;
     }
     if (json_is_null(data))

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "events/broker.h"
 #include "events/ce_receiver.h"
 #include "events/ce_sender.h"
-#include "events/ce_text.h"
 
 #define WAIT_MS 20000
 
@@ -377,7 +377,7 @@ static void dead_letter_sink_gets_the_error_extensions(void **state) {
     assert_non_null(data);
     uint8_t *body = NULL;
     size_t body_len = 0;
-    assert_true(kh_ce_base64_decode(data, strlen(data), &body, &body_len));
+    assert_true(kh_base64_decode(data, strlen(data), &body, &body_len));
     char text[256];
     snprintf(text, sizeof text, "%.*s", (int)body_len, (const char *)body);
     if (!strstr(text, "database on fire"))
@@ -444,7 +444,7 @@ static void dropped_without_a_sink_and_network_errors_retried(void **state) {
         kh_cloudevent_get(&sink.received[0], "knativeerrordata");
     uint8_t *body = NULL;
     size_t len = 0;
-    assert_true(data && kh_ce_base64_decode(data, strlen(data), &body, &len));
+    assert_true(data && kh_base64_decode(data, strlen(data), &body, &len));
     assert_true(len > 15 && memcmp(body, "dispatch error:", 15) == 0);
     free(body);
     kh_broker_stop(b);

@@ -28,9 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "events/ce_receiver.h"
 #include "events/ce_sender.h"
-#include "events/ce_text.h"
 #include "events/cloudevent.h"
 #include "../test_ce_support.h"
 
@@ -339,7 +339,7 @@ static void expect_sdk_event(const json_t *sdk, const kh_cloudevent *ours,
     } else if (strcmp(kind, "base64") == 0) {
         uint8_t *bytes;
         size_t n;
-        assert_true(kh_ce_base64_decode(data, strlen(data), &bytes, &n));
+        assert_true(kh_base64_decode(data, strlen(data), &bytes, &n));
         if (n != ours->data_len || memcmp(bytes, ours->data, n) != 0)
             fail_msg("event '%s': SDK data %zu bytes (%s), we sent %zu",
                      ours->id, n, data, ours->data_len);
