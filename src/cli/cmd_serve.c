@@ -17,6 +17,7 @@
 #include "events/broker.h"
 #include "events/trigger.h"
 #include "net/http.h"
+#include "obs/obs.h"
 #include "services/services.h"
 #include "storage/blob.h"
 #include "storage/storage.h"
@@ -56,20 +57,16 @@ static void usage(FILE *out) {
             "  --max-body BYTES  largest upload or event (default 16 MiB)\n"
             "  --sync full|normal  the broker's commits survive a power cut\n"
             "                    (full, default) or a process crash (normal)\n"
-            "  --log info|warn|quiet  deliveries on stderr: each, problems\n"
-            "                    only (default), none\n"
+            "%s"
             "\n"
             "HTTP: the API and UI (docs/API.md), POST /broker (CloudEvents\n"
             "ingress: a dev.khappy.picture.stored event with the picture as\n"
-            "data, or naming a key of the blob store), GET /healthz.\n"
+            "data, or naming a key of the blob store), GET /healthz, GET\n"
+            "/metrics (Prometheus).\n"
             "SIGINT/SIGTERM: stop taking pictures, finish the work in flight,\n"
-            "exit 0; what is left waits in the queue for the next start.\n");
+            "exit 0; what is left waits in the queue for the next start.\n",
+            kh_obs_usage);
 }
-
-typedef enum log_level { LOG_QUIET, LOG_WARN, LOG_INFO } log_level;
-
-static log_level current_log = LOG_WARN;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct serve_app {
     kh_store *store;
@@ -92,28 +89,6 @@ typedef struct serve_app {
     pthread_cond_t broker_known;
     kh_broker *broker;
 } serve_app;
-
-static void log_record(void *user, const kh_broker_record *r) {
-    (void)user;
-    bool problem = r->outcome != KH_BROKER_DELIVERED &&
-                   r->outcome != KH_BROKER_REPLY_ACCEPTED;
-    if (current_log == LOG_QUIET || (current_log == LOG_WARN && !problem))
-        return;
-    pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "serve: %-14s event %s (%s) trigger %s",
-            kh_broker_outcome_name(r->outcome), r->event_id, r->event_type,
-            r->trigger);
-    if (r->attempt)
-        fprintf(stderr, " attempt %d", r->attempt);
-    if (r->status || r->outcome == KH_BROKER_RETRY)
-        fprintf(stderr, " status %d", r->status);
-    if (r->outcome == KH_BROKER_RETRY)
-        fprintf(stderr, " next in %lld ms", (long long)r->retry_in_ms);
-    if (r->detail[0])
-        fprintf(stderr, ": %s", r->detail);
-    fputc('\n', stderr);
-    pthread_mutex_unlock(&log_lock);
-}
 
 static kh_broker *known_broker(serve_app *app) {
     pthread_mutex_lock(&app->broker_lock);
@@ -164,14 +139,11 @@ static void route(void *user, const kh_http_request *req,
 static void log_inbox_file(void *user, const char *file, bool ok,
                            const char *picture_id, const char *message) {
     (void)user;
-    if (current_log == LOG_QUIET || (current_log == LOG_WARN && ok))
-        return;
-    pthread_mutex_lock(&log_lock);
+    kh_log_fields fields = {.service = "inbox", .picture_id = picture_id};
     if (ok)
-        fprintf(stderr, "serve: inbox: %s -> picture %s\n", file, picture_id);
+        kh_log(KH_LOG_INFO, &fields, "%s taken, moved to done/", file);
     else
-        fprintf(stderr, "serve: inbox: %s -> failed/: %s\n", file, message);
-    pthread_mutex_unlock(&log_lock);
+        kh_log(KH_LOG_WARN, &fields, "%s moved to failed/: %s", file, message);
 }
 
 static bool parse_long(const char *text, long min, long max, long *out) {
@@ -296,10 +268,19 @@ typedef struct serve_options {
     const char *bind, *data_arg, *db_url, *triggers_arg, *models_arg, *inbox;
     bool ingest_demo;
     kh_store_sync sync;
+    kh_obs_options obs;
 } serve_options;
 
 static int parse_options(int argc, char **argv, serve_options *o) {
     for (int i = 1; i < argc; i++) {
+        kh_error err = {0};
+        int used = kh_obs_parse_flag(&o->obs, argc, argv, &i, &err);
+        if (used < 0) {
+            cli_error("%s", err.message);
+            return -1;
+        }
+        if (used)
+            continue;
         const char *opt = argv[i];
         if (strcmp(opt, "--ingest-demo") == 0) {
             o->ingest_demo = true;
@@ -348,17 +329,6 @@ static int parse_options(int argc, char **argv, serve_options *o) {
                 cli_error("--sync: full or normal, got '%s'", value);
                 return -1;
             }
-        } else if (strcmp(opt, "--log") == 0) {
-            if (strcmp(value, "info") == 0)
-                current_log = LOG_INFO;
-            else if (strcmp(value, "warn") == 0)
-                current_log = LOG_WARN;
-            else if (strcmp(value, "quiet") == 0)
-                current_log = LOG_QUIET;
-            else {
-                cli_error("--log: info, warn or quiet, got '%s'", value);
-                return -1;
-            }
         } else {
             cli_error("serve: unknown option '%s' (see --help)", opt);
             return -1;
@@ -382,6 +352,7 @@ int cmd_serve(int argc, char **argv) {
                           ? getenv("KHAPPY_MODELS")
                           : NULL,
         .sync = KH_STORE_SYNC_FULL,
+        .obs = {.service_name = "khappy"},
     };
     if (parse_options(argc, argv, &o) != 0)
         return 2;
@@ -392,8 +363,17 @@ int cmd_serve(int argc, char **argv) {
     pthread_mutex_init(&app.broker_lock, NULL);
     pthread_cond_init(&app.broker_known, NULL);
     kh_broker *broker = NULL;
+    kh_broker_stats stats = {0};
+    bool obs_started = false;
     char data_dir[PATH_MAX], models_dir[PATH_MAX], triggers_dir[PATH_MAX];
     char path[PATH_MAX + 32];
+
+    if (kh_obs_init(&o.obs, &err) != KH_OK) {
+        cli_error("%s", err.message);
+        status = 2;
+        goto out;
+    }
+    obs_started = true;
 
     const char *home = getenv("HOME");
     if (o.data_arg)
@@ -517,7 +497,7 @@ int cmd_serve(int argc, char **argv) {
         /* Enough delivery threads that cheap steps (report) never wait
          * behind every model instance being busy. */
         .workers = (int)(2 * o.threads + 2),
-        .on_record = log_record,
+        .on_record = kh_obs_broker_on_record, /* metrics and log lines */
     };
     if (kh_broker_start(&broker_opts, &broker, &err) != KH_OK) {
         cli_error("%s", err.message);
@@ -527,6 +507,7 @@ int cmd_serve(int argc, char **argv) {
     app.broker = broker;
     pthread_cond_broadcast(&app.broker_known);
     pthread_mutex_unlock(&app.broker_lock);
+    kh_obs_watch_broker(broker);
 
     kh_web_hooks hooks = {.ingest = ingest_upload, .user = &app};
     if (kh_web_create(app.store, app.blobs, &hooks, &app.web, &err) != KH_OK) {
@@ -539,12 +520,15 @@ int cmd_serve(int argc, char **argv) {
         .max_body_bytes = (size_t)o.max_body,
         .threads = (int)(o.threads < 4 ? 8 : 2 * o.threads),
     };
-    if (kh_http_server_start(&server_opts, route, &app, &app.server, &err) !=
-        KH_OK) {
+    /* Request spans (an upload's trace goes on through the pipeline),
+     * request metrics and GET /metrics around the routes. */
+    kh_obs_http_wrapper wrapper = {.handler = route, .user = &app,
+                                   .service = "khappy", .serve_metrics = true};
+    if (kh_http_server_start(&server_opts, kh_obs_http_handler, &wrapper,
+                             &app.server, &err) != KH_OK) {
         cli_error("%s", err.message);
         goto out;
     }
-    kh_broker_stats stats;
     kh_broker_get_stats(broker, &stats);
     printf("khappy serve: listening on http://%s:%d/\n",
            strcmp(o.bind, "0.0.0.0") == 0 ? "127.0.0.1" : o.bind,
@@ -580,6 +564,7 @@ out:
     kh_http_server_stop(app.server);
     kh_inbox_stop(app.inbox);
     if (broker) {
+        kh_obs_watch_broker(NULL);
         kh_broker_drain(broker);
         kh_broker_get_stats(broker, &stats);
         kh_broker_stop(broker);
@@ -597,6 +582,8 @@ out:
     kh_trigger_set_destroy(app.triggers);
     kh_blob_store_close(app.blobs);
     kh_store_close(app.store);
+    if (obs_started)
+        kh_obs_shutdown();
     pthread_cond_destroy(&app.broker_known);
     pthread_mutex_destroy(&app.broker_lock);
     return status;

@@ -13,6 +13,8 @@
 
 #include "cli/cli.h"
 #include "events/ce_receiver.h"
+#include "net/http.h"
+#include "obs/obs.h"
 #include "services/services.h"
 #include "storage/blob.h"
 #include "storage/storage.h"
@@ -51,26 +53,25 @@ static void usage(FILE *out) {
             "  --threads N       requests handled at once, and model\n"
             "                    instances (default 2)\n"
             "  --max-body BYTES  largest accepted event (default 16 MiB)\n"
-            "  --log info|warn|quiet  one line per event, failures only\n"
-            "                    (default), nothing\n"
+            "%s"
             "K_CE_OVERRIDES='{\"extensions\":{\"name\":\"value\"}}' sets\n"
             "extensions on every event sent, as a SinkBinding asks.\n"
+            "GET /healthz answers 200, GET /metrics the Prometheus metrics.\n"
             "\n"
-            "SIGINT/SIGTERM: finish the requests in flight, exit 0.\n");
+            "SIGINT/SIGTERM: finish the requests in flight, exit 0.\n",
+            kh_obs_usage);
 }
-
-typedef enum log_level { LOG_QUIET, LOG_WARN, LOG_INFO } log_level;
 
 typedef struct service_app {
     const char *name;
     kh_ce_event_handler handle;
     void *service;
     const kh_ce_overrides *overrides;
-    log_level log;
-    pthread_mutex_t log_lock;
+    kh_ce_receiver_options receiver;
 } service_app;
 
-/* The service function, then K_CE_OVERRIDES on the reply, and a log line. */
+/* The service function (it logs and traces each event), then
+ * K_CE_OVERRIDES on the reply. */
 static int handle_event(void *user, const kh_cloudevent *in,
                         kh_cloudevent *reply, kh_error *err) {
     service_app *app = user;
@@ -83,20 +84,21 @@ static int handle_event(void *user, const kh_cloudevent *in,
             rc = KH_EINTERNAL;
         }
     }
-    bool problem = rc != KH_OK;
-    if (app->log == LOG_INFO || (app->log == LOG_WARN && problem)) {
-        pthread_mutex_lock(&app->log_lock);
-        fprintf(stderr, "%s: event %s (%s): ", app->name, in->id, in->type);
-        if (problem)
-            fprintf(stderr, "%s %d: %s\n", rc > 0 ? "status" : "error", rc,
-                    err && err->message[0] ? err->message : "");
-        else if (reply && reply->id)
-            fprintf(stderr, "replied %s (%s)\n", reply->id, reply->type);
-        else
-            fprintf(stderr, "done\n");
-        pthread_mutex_unlock(&app->log_lock);
-    }
     return rc;
+}
+
+/* Behind kh_obs_http_handler (request spans, /metrics): /healthz, and
+ * CloudEvents on every other path. */
+static void route(void *user, const kh_http_request *req,
+                  kh_http_response *res) {
+    service_app *app = user;
+    if (strcmp(req->path, "/healthz") == 0 &&
+        strcmp(req->method, "GET") == 0) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        kh_http_response_set(res, 200, "application/json", ok, sizeof ok - 1);
+        return;
+    }
+    kh_ce_receiver_handle(&app->receiver, handle_event, app, req, res);
 }
 
 static bool parse_long(const char *text, long min, long max, long *out) {
@@ -168,13 +170,21 @@ int cmd_service(int argc, char **argv) {
     const char *models_arg = env_or("KHAPPY_MODELS", NULL);
     const char *detector = env_or("KHAPPY_DETECTOR", "tinyface");
     long port = 8080, threads = 2, max_body = 16L << 20;
-    log_level log = LOG_WARN;
+    kh_obs_options obs = {.service_name = name};
+    kh_error err = {0};
     const char *env_port = env_or("PORT", NULL);
     if (env_port && !parse_long(env_port, 0, 65535, &port)) {
         cli_error("service: $PORT '%s' is not a port number", env_port);
         return 2;
     }
     for (int i = 2; i < argc; i++) {
+        int used = kh_obs_parse_flag(&obs, argc, argv, &i, &err);
+        if (used < 0) {
+            cli_error("%s", err.message);
+            return 2;
+        }
+        if (used)
+            continue;
         const char *opt = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!value) {
@@ -210,17 +220,6 @@ int cmd_service(int argc, char **argv) {
                           value);
                 return 2;
             }
-        } else if (strcmp(opt, "--log") == 0) {
-            if (strcmp(value, "info") == 0)
-                log = LOG_INFO;
-            else if (strcmp(value, "warn") == 0)
-                log = LOG_WARN;
-            else if (strcmp(value, "quiet") == 0)
-                log = LOG_QUIET;
-            else {
-                cli_error("--log: info, warn or quiet, got '%s'", value);
-                return 2;
-            }
         } else {
             cli_error("service: unknown option '%s' (see --help)", opt);
             return 2;
@@ -242,16 +241,21 @@ int cmd_service(int argc, char **argv) {
     }
 
     int status = 1;
-    kh_error err = {0};
     kh_ce_overrides overrides = {0};
     kh_blob_store *blobs = NULL;
     kh_store *store = NULL;
     kh_model_pool *pool = NULL;
-    kh_ce_receiver *receiver = NULL;
+    kh_http_server *server = NULL;
+    bool obs_started = false;
     char data_dir[PATH_MAX], models_dir[PATH_MAX], path[PATH_MAX + 16];
-    service_app app = {.name = name, .overrides = &overrides, .log = log};
-    pthread_mutex_init(&app.log_lock, NULL);
+    service_app app = {.name = name, .overrides = &overrides};
 
+    if (kh_obs_init(&obs, &err) != KH_OK) {
+        cli_error("%s", err.message);
+        status = 2;
+        goto out;
+    }
+    obs_started = true;
     if (kh_ce_overrides_parse(getenv("K_CE_OVERRIDES"), &overrides, &err) !=
         KH_OK) {
         cli_error("%s", err.message);
@@ -353,20 +357,23 @@ int cmd_service(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    kh_ce_receiver_options receiver_opts = {
+    kh_http_server_options server_opts = {
         .bind_addr = bind,
         .port = (int)port,
         .max_body_bytes = (size_t)max_body,
         .thread_per_connection = true, /* inference blocks for a while */
+        .connection_limit = (unsigned)(4 * threads + 16),
     };
-    if (kh_ce_receiver_start(&receiver_opts, handle_event, &app, &receiver,
-                             &err) != KH_OK) {
+    kh_obs_http_wrapper wrapper = {.handler = route, .user = &app,
+                                   .service = name, .serve_metrics = true};
+    if (kh_http_server_start(&server_opts, kh_obs_http_handler, &wrapper,
+                             &server, &err) != KH_OK) {
         cli_error("%s", err.message);
         goto out;
     }
     printf("khappy service %s: listening on http://%s:%d/", name,
            strcmp(bind, "0.0.0.0") == 0 ? "127.0.0.1" : bind,
-           kh_ce_receiver_port(receiver));
+           kh_http_server_port(server));
     if (sink_url)
         printf(" (sink %s)", sink_url);
     if (is_detector)
@@ -381,11 +388,12 @@ int cmd_service(int argc, char **argv) {
             name, signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
 out:
-    kh_ce_receiver_stop(receiver);
+    kh_http_server_stop(server);
     kh_model_pool_destroy(pool);
     kh_store_close(store);
     kh_blob_store_close(blobs);
     kh_ce_overrides_free(&overrides);
-    pthread_mutex_destroy(&app.log_lock);
+    if (obs_started)
+        kh_obs_shutdown();
     return status;
 }

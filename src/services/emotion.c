@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/obs.h"
 #include "services/event_data.h"
 #include "services/services.h"
 #include "vision/classifier.h"
@@ -17,8 +18,8 @@ static bool transient(int rc) {
     return rc == KH_EIO || rc == KH_ENOMEM || rc == KH_EINTERNAL;
 }
 
-static int classify_crop(const kh_emotion_service *svc, kh_event_payload *p,
-                         kh_error *err) {
+static int classify_crop(const kh_emotion_service *svc, const kh_span *span,
+                         kh_event_payload *p, kh_error *err) {
     void *bytes = NULL;
     size_t len = 0;
     int rc = kh_blob_get(svc->blobs, p->crop_key, KH_SERVICE_MAX_PICTURE_BYTES,
@@ -38,11 +39,18 @@ static int classify_crop(const kh_emotion_service *svc, kh_event_payload *p,
     rc = kh_model_pool_acquire(svc->classifiers, &instance, err);
     if (rc == KH_OK) {
         kh_classifier *classifier = instance;
+        kh_span *inference = kh_obs_child_span(span, "inference");
+        kh_span_tag(inference, "model", classifier->name);
+        double t0 = kh_obs_clock();
         rc = kh_classifier_classify(classifier, &crop, 1.0f, &whole, 1,
                                     &p->scores, err);
+        kh_obs_inference(classifier->name, kh_obs_clock() - t0);
         snprintf(p->scores.model, sizeof p->scores.model, "%s",
                  classifier->name);
         kh_model_pool_release(svc->classifiers, instance);
+        if (rc != KH_OK)
+            kh_span_set_error(inference, err->message);
+        kh_span_end(inference);
     }
     kh_image_free(&crop);
     return rc;
@@ -61,9 +69,8 @@ static int model_name(const kh_emotion_service *svc, char out[KH_NAME_MAX],
     return KH_OK;
 }
 
-int kh_emotion_handle(void *service, const kh_cloudevent *in,
-                      kh_cloudevent *reply, kh_error *err) {
-    const kh_emotion_service *svc = service;
+static int handle(const kh_emotion_service *svc, const kh_cloudevent *in,
+                  const kh_span *span, kh_cloudevent *reply, kh_error *err) {
     const char *source = svc->source ? svc->source : DEFAULT_SOURCE;
     const char *element = kh_cloudevent_get(in, KH_EXT_ELEMENT);
     if (!kh__event_is(in, KH_EVENT_FACE_CROPPED) || !element ||
@@ -84,7 +91,7 @@ int kh_emotion_handle(void *service, const kh_cloudevent *in,
     }
     if (rc == KH_OK) {
         memset(&p.scores, 0, sizeof p.scores);
-        rc = p.has_crop ? classify_crop(svc, &p, &problem)
+        rc = p.has_crop ? classify_crop(svc, span, &p, &problem)
                         : model_name(svc, p.scores.model, &problem);
         if (rc != KH_OK && transient(rc)) {
             *err = problem;
@@ -96,19 +103,28 @@ int kh_emotion_handle(void *service, const kh_cloudevent *in,
         char stage[KH_EVENT_ID_MAX];
         snprintf(stage, sizeof stage, "%s.face.%d.emotion",
                  p.has_face ? p.face.detector : "unknown", p.face_index);
-        return kh__reply_failed(stage, source, in, &p, problem.message, reply,
-                                &svc->sink, err);
+        return kh__reply_failed(stage, source, in, span, &p, problem.message,
+                                reply, &svc->sink, err);
     }
     p.has_scores = true;
     char suffix[KH_NAME_MAX + 2], id[KH_EVENT_ID_MAX];
     snprintf(suffix, sizeof suffix, ".%s", p.scores.model);
     kh__face_event_id(&p, suffix, id);
     kh_cloudevent ev;
-    rc = kh__event_build(&ev, id, KH_EVENT_EMOTION_SCORED, source, in, &p,
-                         true, err);
+    rc = kh__event_build(&ev, id, KH_EVENT_EMOTION_SCORED, source, in, span,
+                         &p, true, err);
     if (rc != KH_OK) {
         kh_cloudevent_free(&ev);
         return rc;
     }
     return kh__deliver_reply(&ev, reply, &svc->sink, err);
+}
+
+int kh_emotion_handle(void *service, const kh_cloudevent *in,
+                      kh_cloudevent *reply, kh_error *err) {
+    kh_span *span = kh_obs_event_span("emotion", in);
+    kh_obs_event_received(in, NULL);
+    int rc = handle(service, in, span, reply, err);
+    kh__event_done(span, "emotion", in, reply, rc, err);
+    return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "obs/obs.h"
 #include "storage/blob.h"
 
 /* Larger event data is refused before parsing. */
@@ -359,8 +360,8 @@ static void now_rfc3339(char out[64]) {
 
 int kh__event_build(kh_cloudevent *ev, const char *id, const char *type,
                     const char *source, const kh_cloudevent *cause,
-                    const kh_event_payload *p, bool face_element,
-                    kh_error *err) {
+                    const kh_span *span, const kh_event_payload *p,
+                    bool face_element, kh_error *err) {
     kh_cloudevent_init(ev);
     json_t *root = payload_json(p);
     char *text =
@@ -384,13 +385,16 @@ int kh__event_build(kh_cloudevent *ev, const char *id, const char *type,
         rc = kh_cloudevent_set(ev, KH_EXT_PICTURE_ID, p->picture.id, err);
     if (rc == KH_OK && face_element)
         rc = kh_cloudevent_set(ev, KH_EXT_ELEMENT, "face", err);
-    /* Trace context travels unchanged from ingestion to report. */
+    /* One trace from ingestion to report: the cause's context, replaced by
+     * this service's span (its child) when tracing is on. */
     static const char *const carried[] = {KH_EXT_TRACEPARENT, "tracestate"};
     for (size_t i = 0; i < 2 && rc == KH_OK && cause; i++) {
         const char *value = kh_cloudevent_get(cause, carried[i]);
         if (value)
             rc = kh_cloudevent_set(ev, carried[i], value, err);
     }
+    if (rc == KH_OK)
+        rc = kh_obs_inject_event(ev, span, err);
     if (rc == KH_OK)
         rc = kh_cloudevent_set_data(ev, text, strlen(text), "application/json",
                                     err);
@@ -421,9 +425,10 @@ int kh__deliver_reply(kh_cloudevent *event, kh_cloudevent *reply,
 }
 
 int kh__reply_failed(const char *stage, const char *source,
-                     const kh_cloudevent *cause, const kh_event_payload *p,
-                     const char *message, kh_cloudevent *reply,
-                     const kh_event_sink *sink, kh_error *err) {
+                     const kh_cloudevent *cause, const kh_span *span,
+                     const kh_event_payload *p, const char *message,
+                     kh_cloudevent *reply, const kh_event_sink *sink,
+                     kh_error *err) {
     kh_event_payload failed;
     kh__payload_init(&failed);
     failed.picture = p->picture;
@@ -432,10 +437,32 @@ int kh__reply_failed(const char *stage, const char *source,
     snprintf(id, sizeof id, "%s.%s.failed", p->picture.id, stage);
     kh_cloudevent ev;
     int rc = kh__event_build(&ev, id, KH_EVENT_PICTURE_FAILED, source, cause,
-                             &failed, false, err);
+                             span, &failed, false, err);
     if (rc != KH_OK) {
         kh_cloudevent_free(&ev);
         return rc;
     }
     return kh__deliver_reply(&ev, reply, sink, err);
+}
+
+void kh__event_done(kh_span *span, const char *service,
+                    const kh_cloudevent *in, const kh_cloudevent *reply,
+                    int rc, const kh_error *err) {
+    const char *message = err && err->message[0] ? err->message : "failed";
+    if (rc != KH_OK) {
+        kh_span_set_error(span, message);
+        kh_log_event(KH_LOG_WARN, service, in, "%s: %s %d: %s",
+                     in->type ? in->type : "?",
+                     rc > 0 ? "answered" : "refused", rc, message);
+    } else if (reply && reply->type &&
+               strcmp(reply->type, KH_EVENT_PICTURE_FAILED) == 0) {
+        kh_log_event(KH_LOG_WARN, service, in, "%s: picture failed",
+                     in->type ? in->type : "?");
+    } else {
+        kh_log_event(KH_LOG_INFO, service, in, "%s: %s%s",
+                     in->type ? in->type : "?",
+                     reply && reply->type ? "replied " : "done",
+                     reply && reply->type ? reply->type : "");
+    }
+    kh_span_end(span);
 }

@@ -10,6 +10,7 @@
 #include "common/domain.h"
 #include "common/error.h"
 #include "events/cloudevent.h"
+#include "obs/trace.h"
 #include "services/services.h"
 #include "storage/blob.h"
 #include "storage/storage.h"
@@ -52,13 +53,14 @@ int kh__payload_decode(const kh_cloudevent *ev, kh_event_payload *p,
                        kh_error *err);
 
 /* Builds an event: id, type, source, data (p as JSON), the pictureid
- * extension, element=face when face_element, traceparent (and tracestate)
- * copied from `cause` (may be NULL), time now. *ev is initialised by the
+ * extension, element=face when face_element, time now, and the trace
+ * context: `span`'s when there is one (kh_obs_inject_event), else the one
+ * of `cause` (may be NULL), else a new trace. *ev is initialised by the
  * call; kh_cloudevent_free it, also on failure. */
 int kh__event_build(kh_cloudevent *ev, const char *id, const char *type,
                     const char *source, const kh_cloudevent *cause,
-                    const kh_event_payload *p, bool face_element,
-                    kh_error *err);
+                    const kh_span *span, const kh_event_payload *p,
+                    bool face_element, kh_error *err);
 
 /* "<picture>.<detector>.face.<index>" + suffix (may be ""), the stem of a
  * face's deterministic event ids. */
@@ -72,9 +74,17 @@ int kh__deliver_reply(kh_cloudevent *event, kh_cloudevent *reply,
 
 /* A picture.failed answer for p's picture with the message. */
 int kh__reply_failed(const char *stage, const char *source,
-                     const kh_cloudevent *cause, const kh_event_payload *p,
-                     const char *message, kh_cloudevent *reply,
-                     const kh_event_sink *sink, kh_error *err);
+                     const kh_cloudevent *cause, const kh_span *span,
+                     const kh_event_payload *p, const char *message,
+                     kh_cloudevent *reply, const kh_event_sink *sink,
+                     kh_error *err);
+
+/* The end of one event's handling: a log line (info, warn for a failure or
+ * a picture.failed answer), the span marked failed when rc is not KH_OK,
+ * then ended. */
+void kh__event_done(kh_span *span, const char *service,
+                    const kh_cloudevent *in, const kh_cloudevent *reply,
+                    int rc, const kh_error *err);
 
 /* True when ev's type is `type`. */
 bool kh__event_is(const kh_cloudevent *ev, const char *type);

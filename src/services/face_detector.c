@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "obs/obs.h"
 #include "services/event_data.h"
 #include "services/services.h"
 #include "services/sha256.h"
@@ -62,14 +63,24 @@ static int store_inline_picture(const kh_face_detector_service *svc,
                        err);
 }
 
-static int detect(const kh_face_detector_service *svc, const kh_image *img,
-                  kh_face **faces, size_t *n, kh_error *err) {
+static int detect(const kh_face_detector_service *svc, const kh_span *span,
+                  const kh_image *img, kh_face **faces, size_t *n,
+                  kh_error *err) {
     void *instance = NULL;
     int rc = kh_model_pool_acquire(svc->detectors, &instance, err);
     if (rc != KH_OK)
         return rc;
+    kh_span *inference = kh_obs_child_span(span, "inference");
+    kh_span_tag(inference, "model", svc->detector);
+    double t0 = kh_obs_clock();
     rc = kh_detector_detect(instance, img, 1.0f, faces, n, err);
+    kh_obs_inference(svc->detector, kh_obs_clock() - t0);
     kh_model_pool_release(svc->detectors, instance);
+    if (rc != KH_OK)
+        kh_span_set_error(inference, err->message);
+    kh_span_end(inference);
+    if (rc == KH_OK)
+        kh_obs_faces_detected(svc->detector, *n);
     return rc;
 }
 
@@ -79,9 +90,8 @@ static bool transient(int rc) {
            rc == KH_ETIMEOUT || rc == KH_EDB || rc == KH_EINTERNAL;
 }
 
-int kh_face_detector_handle(void *service, const kh_cloudevent *in,
-                            kh_cloudevent *reply, kh_error *err) {
-    const kh_face_detector_service *svc = service;
+static int handle(const kh_face_detector_service *svc, const kh_cloudevent *in,
+                  const kh_span *span, kh_cloudevent *reply, kh_error *err) {
     const char *source = svc->source ? svc->source : DEFAULT_SOURCE;
     if (!kh__event_is(in, KH_EVENT_PICTURE_STORED))
         return kh_error_set(err, KH_EINVAL, "face-detector: events of type "
@@ -132,7 +142,7 @@ int kh_face_detector_handle(void *service, const kh_cloudevent *in,
             p.picture.width = orig_w;
             p.picture.height = orig_h;
             p.picture.size = (int64_t)len;
-            rc = detect(svc, &img, &faces, &n_faces, &problem);
+            rc = detect(svc, span, &img, &faces, &n_faces, &problem);
             if (rc != KH_OK && transient(rc))
                 goto retry;
         }
@@ -142,7 +152,7 @@ int kh_face_detector_handle(void *service, const kh_cloudevent *in,
     kh_image_free(&img);
     if (rc != KH_OK) {
         free(faces);
-        return kh__reply_failed(svc->detector, source, in, &p,
+        return kh__reply_failed(svc->detector, source, in, span, &p,
                                 problem.message, reply, &svc->sink, err);
     }
 
@@ -160,7 +170,7 @@ int kh_face_detector_handle(void *service, const kh_cloudevent *in,
         kh__face_event_id(&face, "", id);
         kh_cloudevent ev;
         rc = kh__event_build(&ev, id, KH_EVENT_FACE_DETECTED, source, in,
-                             &face, true, err);
+                             span, &face, true, err);
         if (rc == KH_OK)
             rc = svc->sink.send ? svc->sink.send(svc->sink.user, &ev, err)
                                 : kh_error_set(err, KH_ESTATE, "face-detector: "
@@ -178,8 +188,8 @@ int kh_face_detector_handle(void *service, const kh_cloudevent *in,
     char id[KH_EVENT_ID_MAX];
     snprintf(id, sizeof id, "%s.%s.detected", p.picture.id, svc->detector);
     kh_cloudevent ev;
-    rc = kh__event_build(&ev, id, KH_EVENT_PICTURE_DETECTED, source, in, &p,
-                         false, err);
+    rc = kh__event_build(&ev, id, KH_EVENT_PICTURE_DETECTED, source, in, span,
+                         &p, false, err);
     if (rc != KH_OK) {
         kh_cloudevent_free(&ev);
         return rc;
@@ -194,4 +204,13 @@ retry:
     *err = problem;
     kh_error_prefix(err, "face-detector");
     return 503;
+}
+
+int kh_face_detector_handle(void *service, const kh_cloudevent *in,
+                            kh_cloudevent *reply, kh_error *err) {
+    kh_span *span = kh_obs_event_span("face-detector", in);
+    kh_obs_event_received(in, NULL);
+    int rc = handle(service, in, span, reply, err);
+    kh__event_done(span, "face-detector", in, reply, rc, err);
+    return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/obs.h"
 #include "services/event_data.h"
 #include "services/services.h"
 #include "services/sha256.h"
@@ -76,9 +77,9 @@ static int cut_face(const kh_face_extractor_service *svc, kh_event_payload *p,
     return rc;
 }
 
-int kh_face_extractor_handle(void *service, const kh_cloudevent *in,
-                             kh_cloudevent *reply, kh_error *err) {
-    const kh_face_extractor_service *svc = service;
+static int handle(const kh_face_extractor_service *svc,
+                  const kh_cloudevent *in, const kh_span *span,
+                  kh_cloudevent *reply, kh_error *err) {
     const char *source = svc->source ? svc->source : DEFAULT_SOURCE;
     const char *element = kh_cloudevent_get(in, KH_EXT_ELEMENT);
     if (!kh__event_is(in, KH_EVENT_FACE_DETECTED) || !element ||
@@ -109,17 +110,26 @@ int kh_face_extractor_handle(void *service, const kh_cloudevent *in,
         char stage[KH_EVENT_ID_MAX];
         snprintf(stage, sizeof stage, "%s.face.%d.crop",
                  p.has_face ? p.face.detector : "unknown", p.face_index);
-        return kh__reply_failed(stage, source, in, &p, problem.message, reply,
-                                &svc->sink, err);
+        return kh__reply_failed(stage, source, in, span, &p, problem.message,
+                                reply, &svc->sink, err);
     }
     char id[KH_EVENT_ID_MAX];
     kh__face_event_id(&p, ".cropped", id);
     kh_cloudevent ev;
-    rc = kh__event_build(&ev, id, KH_EVENT_FACE_CROPPED, source, in, &p, true,
-                         err);
+    rc = kh__event_build(&ev, id, KH_EVENT_FACE_CROPPED, source, in, span, &p,
+                         true, err);
     if (rc != KH_OK) {
         kh_cloudevent_free(&ev);
         return rc;
     }
     return kh__deliver_reply(&ev, reply, &svc->sink, err);
+}
+
+int kh_face_extractor_handle(void *service, const kh_cloudevent *in,
+                             kh_cloudevent *reply, kh_error *err) {
+    kh_span *span = kh_obs_event_span("face-extractor", in);
+    kh_obs_event_received(in, NULL);
+    int rc = handle(service, in, span, reply, err);
+    kh__event_done(span, "face-extractor", in, reply, rc, err);
+    return rc;
 }

@@ -31,17 +31,6 @@ static int random_hex(char *out, size_t n_bytes, kh_error *err) {
     return KH_OK;
 }
 
-int kh_traceparent_new(char out[KH_TRACEPARENT_SIZE], kh_error *err) {
-    char trace[33], span[17];
-    int rc = random_hex(trace, 16, err);
-    if (rc == KH_OK)
-        rc = random_hex(span, 8, err);
-    if (rc != KH_OK)
-        return rc;
-    snprintf(out, KH_TRACEPARENT_SIZE, "00-%s-%s-01", trace, span);
-    return KH_OK;
-}
-
 void kh_ingest_content_id(const char *prefix, const void *bytes, size_t len,
                           const char *name, char id[KH_ID_MAX]) {
     kh_sha256 h;
@@ -111,16 +100,14 @@ int kh_ingest_picture(const kh_ingest *ingest, const kh_ingest_request *req,
     if ((rc = kh_blob_put(ingest->blobs, pic->key, req->bytes, req->len,
                           err)) != KH_OK)
         return rc;
-    char traceparent[KH_TRACEPARENT_SIZE], event_id[KH_EVENT_ID_MAX];
-    if ((rc = kh_traceparent_new(traceparent, err)) != KH_OK)
-        return rc;
+    char event_id[KH_EVENT_ID_MAX];
     snprintf(event_id, sizeof event_id, "%s.stored", pic->id);
+    /* No cause and no span: the trace of this thread's current span (the
+     * upload's HTTP request) or a new one starts here. */
     kh_cloudevent ev;
     rc = kh__event_build(&ev, event_id, KH_EVENT_PICTURE_STORED,
                          req->source ? req->source : "/khappy/ingest", NULL,
-                         &p, false, err);
-    if (rc == KH_OK)
-        rc = kh_cloudevent_set(&ev, KH_EXT_TRACEPARENT, traceparent, err);
+                         NULL, &p, false, err);
     if (rc == KH_OK)
         rc = ingest->sink.send(ingest->sink.user, &ev, err);
     kh_cloudevent_free(&ev);

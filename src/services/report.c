@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "obs/obs.h"
 #include "services/event_data.h"
 #include "services/services.h"
 
@@ -65,10 +66,29 @@ static int store_scored_face(kh_store *store, const kh_cloudevent *in,
     return kh_store_emotions_add(store, &emotions, NULL, err);
 }
 
-int kh_report_handle(void *service, const kh_cloudevent *in,
-                     kh_cloudevent *reply, kh_error *err) {
-    (void)reply; /* report is the end of the flow */
-    const kh_report_service *svc = service;
+/* khappy_pictures_processed_total and the pipeline latency: counted when
+ * this event turned the picture from pending to done or failed (two reads,
+ * only when metrics are on; two events finishing one picture at the same
+ * instant may both count it). */
+static bool picture_pending(kh_store *store, const char *id) {
+    kh_picture_record pic;
+    return kh_obs_metrics() &&
+           kh_store_picture_get(store, id, &pic, NULL, NULL, NULL) == KH_OK &&
+           pic.status == KH_PICTURE_PENDING;
+}
+
+static void count_if_finished(kh_store *store, const char *id) {
+    kh_picture_record pic;
+    if (kh_store_picture_get(store, id, &pic, NULL, NULL, NULL) != KH_OK ||
+        pic.status == KH_PICTURE_PENDING)
+        return;
+    kh_obs_picture_finished(pic.status == KH_PICTURE_FAILED,
+                            (double)(pic.updated_at_ms - pic.received_at_ms) /
+                                1000.0);
+}
+
+static int handle(const kh_report_service *svc, const kh_cloudevent *in,
+                  kh_error *err) {
     bool scored = kh__event_is(in, KH_EVENT_EMOTION_SCORED);
     bool detected = kh__event_is(in, KH_EVENT_PICTURE_DETECTED);
     bool failed = kh__event_is(in, KH_EVENT_PICTURE_FAILED);
@@ -84,6 +104,7 @@ int kh_report_handle(void *service, const kh_cloudevent *in,
                             "count", in->id);
     if ((rc = ensure_picture(svc->store, &p.picture, err)) != KH_OK)
         return status_for_store(rc, err);
+    bool was_pending = picture_pending(svc->store, p.picture.id);
     if (scored)
         rc = store_scored_face(svc->store, in, &p, err);
     else if (detected)
@@ -92,5 +113,19 @@ int kh_report_handle(void *service, const kh_cloudevent *in,
     else
         rc = kh_store_picture_fail(svc->store, p.picture.id,
                                    p.error[0] ? p.error : "failed", err);
-    return rc == KH_OK ? KH_OK : status_for_store(rc, err);
+    if (rc != KH_OK)
+        return status_for_store(rc, err);
+    if (was_pending)
+        count_if_finished(svc->store, p.picture.id);
+    return KH_OK;
+}
+
+int kh_report_handle(void *service, const kh_cloudevent *in,
+                     kh_cloudevent *reply, kh_error *err) {
+    (void)reply; /* report is the end of the flow */
+    kh_span *span = kh_obs_event_span("report", in);
+    kh_obs_event_received(in, NULL);
+    int rc = handle(service, in, err);
+    kh__event_done(span, "report", in, NULL, rc, err);
+    return rc;
 }

@@ -49,7 +49,14 @@
  *   picture.detected  {"picture", "faces": N, "detector"}
  *   picture.failed    {"picture", "error"}
  * Extensions: pictureid on every event, element=face on face events, and
- * traceparent copied from the incoming event (started at ingestion).
+ * the trace context (traceparent, tracestate: one trace per picture, started
+ * at ingestion).
+ *
+ * Observability (src/obs/obs.h; every call is a no-op until kh_obs_init):
+ * each handler runs in a CONSUMER span named after its service, child of
+ * the event's traceparent, and the events it emits carry that span's
+ * context; model runs are child spans and feed the inference histogram;
+ * one log line per event handled (warn for failures).
  */
 #ifndef KH_SERVICES_SERVICES_H
 #define KH_SERVICES_SERVICES_H
@@ -191,7 +198,8 @@ typedef struct kh_ingest_request {
 } kh_ingest_request;
 
 /* Checks the bytes are a JPEG or PNG (KH_EUNSUPPORTED otherwise), writes
- * them to the blob store, queues picture.stored (with a fresh traceparent)
+ * them to the blob store, queues picture.stored (in the trace of this
+ * thread's current span, e.g. the upload's HTTP request, or a new trace)
  * and then records the pending picture, in that order: once this returns
  * KH_OK the picture will be processed, also after a crash at any point
  * (report creates a missing row from the events). With an id, KH_EEXIST
@@ -205,10 +213,6 @@ int kh_ingest_picture(const kh_ingest *ingest, const kh_ingest_request *req,
  * picture twice (the demo pictures, the inbox). */
 void kh_ingest_content_id(const char *prefix, const void *bytes, size_t len,
                           const char *name, char id[KH_ID_MAX]);
-
-/* A fresh W3C trace context "00-<32 hex>-<16 hex>-01" (56 bytes with NUL). */
-#define KH_TRACEPARENT_SIZE 56
-int kh_traceparent_new(char out[KH_TRACEPARENT_SIZE], kh_error *err);
 
 /* ---- inbox: a watched folder --------------------------------------------- */
 

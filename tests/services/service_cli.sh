@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `khappy service NAME` as a Knative service: refuses bad configuration,
-# answers /healthz, replies with the next event (K_CE_OVERRIDES applied,
-# traceparent carried), and gives the right status to malformed events,
+# answers /healthz and /metrics, replies with the next event (K_CE_OVERRIDES
+# applied, in the event's trace), and gives the right status to malformed events,
 # unknown modes, oversize bodies, events of other types and other methods;
 # exits 0 on SIGTERM.
 #
@@ -71,7 +71,12 @@ hdr() { echo "$headers" | tr -d '\r' | awk -v n="$1" 'tolower($1) == tolower(n) 
 check "reply type" dev.khappy.face.cropped "$(hdr ce-type)"
 check "reply id" s2.tinyface.face.0.cropped "$(hdr ce-id)"
 check "K_CE_OVERRIDES on the reply" test-1 "$(hdr ce-cluster)"
-check "traceparent carried" 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 "$(hdr ce-traceparent)"
+# The reply is in the same trace, under the service's span.
+trace=$(hdr ce-traceparent)
+check "reply in the event's trace" 00-0af7651916cd43dd8448eb211c80319c "${trace%-*-*}"
+check "reply under a new span" yes "$([ "${trace#*-*-}" != b7ad6b7169203331-01 ] && echo yes || echo no)"
+check "GET /metrics counts the event" yes \
+  "$(curl -s "${url}metrics" | grep -q '^khappy_events_received_total{type="dev.khappy.face.detected"' && echo yes || echo no)"
 crop_key=$(jq -r .crop.key "$work/reply")
 check "crop stored as PNG" "PNG" "$(head -c 4 "$data/blobs/$crop_key" 2>/dev/null | tail -c 3)"
 

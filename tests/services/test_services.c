@@ -21,6 +21,7 @@
 
 #include "events/broker.h"
 #include "events/trigger.h"
+#include "obs/log.h"
 #include "services/services.h"
 #include "services/sha256.h"
 #include "storage/blob.h"
@@ -1153,6 +1154,7 @@ static void broker_retries_a_failing_subscriber_and_stores_once(void **state) {
 }
 
 int main(void) {
+    kh_log_set_level(KH_LOG_WARN); /* one info line per event is noise here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sha256_matches_fips_vectors),
         cmocka_unit_test_setup_teardown(
