@@ -135,23 +135,23 @@ static void cut_in_place(char *s, size_t max) {
 
 /* Text form of a value: JSON's escapes without the quotes, so a value can
  * hold no line break and no control character. */
-static void put_text_value(obs_text *line, const char *value) {
+static void put_text_value(kh_text *line, const char *value) {
     char escaped[FIELD_MAX * 6 + 3];
-    obs_text tmp;
-    obs_text_init_fixed(&tmp, escaped, sizeof escaped);
+    kh_text tmp;
+    kh_text_init_fixed(&tmp, escaped, sizeof escaped);
     obs_text_json_string(&tmp, value);
     /* Strip the quotes; keep \" as " is harmless in text. */
     if (tmp.len >= 2)
-        obs_text_append(line, escaped + 1, tmp.len - 2);
+        kh_text_append(line, escaped + 1, tmp.len - 2);
 }
 
-static void put_text_message(obs_text *line, const char *message) {
+static void put_text_message(kh_text *line, const char *message) {
     char escaped[MESSAGE_MAX * 6 + 3];
-    obs_text tmp;
-    obs_text_init_fixed(&tmp, escaped, sizeof escaped);
+    kh_text tmp;
+    kh_text_init_fixed(&tmp, escaped, sizeof escaped);
     obs_text_json_string(&tmp, message);
     if (tmp.len >= 2)
-        obs_text_append(line, escaped + 1, tmp.len - 2);
+        kh_text_append(line, escaped + 1, tmp.len - 2);
 }
 
 static void format_time(char out[64]) {
@@ -187,26 +187,26 @@ static void write_line(kh_log_level level, const kh_log_fields *fields,
     static const char *const text_keys[3] = {"event", "picture", "trace"};
 
     char buffer[KH_LOG_LINE_MAX + 1];
-    obs_text line;
-    obs_text_init_fixed(&line, buffer, sizeof buffer - 1); /* room for \n */
+    kh_text line;
+    kh_text_init_fixed(&line, buffer, sizeof buffer - 1); /* room for \n */
 
     pthread_mutex_lock(&log_lock);
     cut_copy(service, sizeof service - 1,
              fields && fields->service ? fields->service : default_service);
     if (atomic_load(&log_format) == KH_LOG_JSON) {
-        obs_text_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\"",
+        kh_text_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\"",
                         time_text, kh_log_level_name(level));
-        obs_text_puts(&line, ",\"service\":");
+        kh_text_puts(&line, ",\"service\":");
         obs_text_json_string(&line, service);
-        obs_text_puts(&line, ",\"message\":");
+        kh_text_puts(&line, ",\"message\":");
         obs_text_json_string(&line, message);
         for (int i = 0; i < 3; i++) {
             if (!raw[i])
                 continue;
-            obs_text_printf(&line, ",\"%s\":", json_keys[i]);
+            kh_text_printf(&line, ",\"%s\":", json_keys[i]);
             obs_text_json_string(&line, field_values[i]);
         }
-        obs_text_putc(&line, '}');
+        kh_text_putc(&line, '}');
     } else {
         char upper[8];
         const char *name = kh_log_level_name(level);
@@ -214,14 +214,14 @@ static void write_line(kh_log_level level, const kh_log_fields *fields,
         for (; name[i] && i < sizeof upper - 1; i++)
             upper[i] = (char)(name[i] - 'a' + 'A');
         upper[i] = '\0';
-        obs_text_printf(&line, "%s %-5s ", time_text, upper);
+        kh_text_printf(&line, "%s %-5s ", time_text, upper);
         put_text_value(&line, service);
-        obs_text_puts(&line, ": ");
+        kh_text_puts(&line, ": ");
         put_text_message(&line, message);
         for (int k = 0; k < 3; k++) {
             if (!raw[k])
                 continue;
-            obs_text_printf(&line, " %s=", text_keys[k]);
+            kh_text_printf(&line, " %s=", text_keys[k]);
             put_text_value(&line, field_values[k]);
         }
     }

@@ -568,37 +568,37 @@ static const char *type_name(kh_metric_type type) {
 }
 
 /* {a="x",b="y"[,le="..."]} or nothing. */
-static void render_labels(obs_text *out, const kh_metric *m,
+static void render_labels(kh_text *out, const kh_metric *m,
                           const kh_metric_series *series, const char *le) {
     if (m->n_labels == 0 && !le)
         return;
-    obs_text_putc(out, '{');
+    kh_text_putc(out, '{');
     for (size_t i = 0; i < m->n_labels; i++) {
         if (i > 0)
-            obs_text_putc(out, ',');
-        obs_text_puts(out, m->labels[i]);
-        obs_text_puts(out, "=\"");
+            kh_text_putc(out, ',');
+        kh_text_puts(out, m->labels[i]);
+        kh_text_puts(out, "=\"");
         obs_text_prom_label_value(out, series->values[i]);
-        obs_text_putc(out, '"');
+        kh_text_putc(out, '"');
     }
     if (le) {
         if (m->n_labels > 0)
-            obs_text_putc(out, ',');
-        obs_text_puts(out, "le=\"");
-        obs_text_puts(out, le);
-        obs_text_putc(out, '"');
+            kh_text_putc(out, ',');
+        kh_text_puts(out, "le=\"");
+        kh_text_puts(out, le);
+        kh_text_putc(out, '"');
     }
-    obs_text_putc(out, '}');
+    kh_text_putc(out, '}');
 }
 
-static void render_series(obs_text *out, const kh_metric *m,
+static void render_series(kh_text *out, const kh_metric *m,
                           kh_metric_series *series) {
     if (m->type != KH_METRIC_HISTOGRAM) {
-        obs_text_puts(out, m->name);
+        kh_text_puts(out, m->name);
         render_labels(out, m, series, NULL);
-        obs_text_putc(out, ' ');
+        kh_text_putc(out, ' ');
         obs_text_double(out, double_of(atomic_load(&series->value_bits)));
-        obs_text_putc(out, '\n');
+        kh_text_putc(out, '\n');
         return;
     }
     /* Cumulative counts; _count is their total, so +Inf and _count always
@@ -606,28 +606,28 @@ static void render_series(obs_text *out, const kh_metric *m,
     uint64_t cumulative = 0;
     for (size_t i = 0; i <= m->n_buckets; i++) {
         cumulative += atomic_load(&series->bucket_counts[i]);
-        obs_text buf;
+        kh_text buf;
         char le[48];
-        obs_text_init_fixed(&buf, le, sizeof le);
+        kh_text_init_fixed(&buf, le, sizeof le);
         if (i < m->n_buckets)
             obs_text_double(&buf, m->buckets[i]);
         else
-            obs_text_puts(&buf, "+Inf");
-        obs_text_puts(out, m->name);
-        obs_text_puts(out, "_bucket");
+            kh_text_puts(&buf, "+Inf");
+        kh_text_puts(out, m->name);
+        kh_text_puts(out, "_bucket");
         render_labels(out, m, series, le);
-        obs_text_printf(out, " %llu\n", (unsigned long long)cumulative);
+        kh_text_printf(out, " %llu\n", (unsigned long long)cumulative);
     }
-    obs_text_puts(out, m->name);
-    obs_text_puts(out, "_sum");
+    kh_text_puts(out, m->name);
+    kh_text_puts(out, "_sum");
     render_labels(out, m, series, NULL);
-    obs_text_putc(out, ' ');
+    kh_text_putc(out, ' ');
     obs_text_double(out, double_of(atomic_load(&series->sum_bits)));
-    obs_text_putc(out, '\n');
-    obs_text_puts(out, m->name);
-    obs_text_puts(out, "_count");
+    kh_text_putc(out, '\n');
+    kh_text_puts(out, m->name);
+    kh_text_puts(out, "_count");
     render_labels(out, m, series, NULL);
-    obs_text_printf(out, " %llu\n", (unsigned long long)cumulative);
+    kh_text_printf(out, " %llu\n", (unsigned long long)cumulative);
 }
 
 int kh_metrics_render(kh_metrics *registry, char **out, size_t *len,
@@ -645,13 +645,13 @@ int kh_metrics_render(kh_metrics *registry, char **out, size_t *len,
     for (size_t i = 0; i < n_hooks; i++)
         hooks[i].fn(hooks[i].user, registry);
 
-    obs_text text;
-    obs_text_init(&text);
+    kh_text text;
+    kh_text_init(&text);
     pthread_mutex_lock(&registry->lock);
     for (kh_metric *m = registry->first; m; m = m->next) {
-        obs_text_printf(&text, "# HELP %s ", m->name);
+        kh_text_printf(&text, "# HELP %s ", m->name);
         obs_text_prom_help(&text, m->help);
-        obs_text_printf(&text, "\n# TYPE %s %s\n", m->name,
+        kh_text_printf(&text, "\n# TYPE %s %s\n", m->name,
                         type_name(m->type));
         for (kh_metric_series *series = atomic_load(&m->order_head); series;
              series = atomic_load(&series->order_next))
@@ -661,7 +661,7 @@ int kh_metrics_render(kh_metrics *registry, char **out, size_t *len,
             render_series(&text, m, overflow);
     }
     pthread_mutex_unlock(&registry->lock);
-    *out = obs_text_take(&text, len);
+    *out = kh_text_take(&text, len);
     if (!*out)
         return kh_error_set(err, KH_ENOMEM,
                             "metrics: out of memory rendering");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "obs/obs_text.h"
 
 const char kh_obs_usage[] =
@@ -394,7 +395,7 @@ void kh_obs_http_request(const char *route, const char *method, int status,
 }
 
 double kh_obs_clock(void) {
-    return (double)obs_now_mono_ns() / 1e9;
+    return (double)kh_clock_mono_ns() / 1e9;
 }
 
 /* ---- HTTP ---- */
@@ -416,10 +417,10 @@ void kh_obs_default_route(const kh_http_request *req, int status, char *buf,
                           size_t cap) {
     if (!buf || cap == 0)
         return;
-    obs_text route;
-    obs_text_init_fixed(&route, buf, cap);
+    kh_text route;
+    kh_text_init_fixed(&route, buf, cap);
     if (status == 404 || !req || !req->path || req->path[0] != '/') {
-        obs_text_puts(&route, status == 404 ? "unmatched" : "other");
+        kh_text_puts(&route, status == 404 ? "unmatched" : "other");
         return;
     }
     const char *p = req->path;
@@ -432,17 +433,17 @@ void kh_obs_default_route(const kh_http_request *req, int status, char *buf,
         const char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (segments == ROUTE_MAX_SEGMENTS) {
-            obs_text_puts(&route, "/...");
+            kh_text_puts(&route, "/...");
             break;
         }
-        obs_text_putc(&route, '/');
+        kh_text_putc(&route, '/');
         if (segment_is_id(p, len)) {
-            obs_text_puts(&route, ":id");
+            kh_text_puts(&route, ":id");
         } else {
             /* Only plain characters: a label must stay readable. */
             for (size_t i = 0; i < len; i++) {
                 char c = p[i];
-                obs_text_putc(&route, isalnum((unsigned char)c) || c == '-' ||
+                kh_text_putc(&route, isalnum((unsigned char)c) || c == '-' ||
                                               c == '_' || c == '.'
                                           ? c
                                           : '_');
@@ -452,7 +453,7 @@ void kh_obs_default_route(const kh_http_request *req, int status, char *buf,
         p += len;
     }
     if (route.len == 0)
-        obs_text_putc(&route, '/');
+        kh_text_putc(&route, '/');
 }
 
 void kh_obs_http_handler(void *wrapper, const kh_http_request *req,
@@ -463,7 +464,7 @@ void kh_obs_http_handler(void *wrapper, const kh_http_request *req,
         kh_metrics_http_handler(global_metrics, req, res);
         return;
     }
-    int64_t start = obs_now_mono_ns();
+    int64_t start = kh_clock_mono_ns();
     kh_span_context parent;
     bool has_parent = kh_trace_extract_http(req->headers, req->n_headers,
                                             &parent);
@@ -477,7 +478,7 @@ void kh_obs_http_handler(void *wrapper, const kh_http_request *req,
     (wrap->route ? wrap->route : kh_obs_default_route)(req, res->status, route,
                                                        sizeof route);
     route[sizeof route - 1] = '\0';
-    double seconds = (double)(obs_now_mono_ns() - start) / 1e9;
+    double seconds = (double)(kh_clock_mono_ns() - start) / 1e9;
     kh_obs_http_request(route, req->method, res->status, seconds);
     if (!span)
         return;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
 #include "obs/obs_text.h"
 
 static bool is_lower_hex(char c) {
@@ -51,12 +52,12 @@ bool kh_span_context_valid(const kh_span_context *ctx) {
 
 void kh_trace_id_hex(const kh_span_context *ctx,
                      char out[KH_TRACE_ID_HEX_SIZE]) {
-    obs_hex_encode(ctx->trace_id, KH_TRACE_ID_BYTES, out);
+    kh_hex_encode(ctx->trace_id, KH_TRACE_ID_BYTES, out);
 }
 
 void kh_span_id_hex(const kh_span_context *ctx,
                     char out[KH_SPAN_ID_HEX_SIZE]) {
-    obs_hex_encode(ctx->span_id, KH_SPAN_ID_BYTES, out);
+    kh_hex_encode(ctx->span_id, KH_SPAN_ID_BYTES, out);
 }
 
 static bool is_ows(char c) {

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
+#include "common/hex.h"
 #include "obs/obs_text.h"
 
 #ifndef KH_VERSION
@@ -146,8 +148,8 @@ kh_span *kh_span_start(kh_tracer *tracer, const char *service,
         return NULL;
     span->tracer = tracer;
     span->kind = kh_span_kind_name(kind) ? kind : KH_SPAN_INTERNAL;
-    span->start_unix_ns = obs_now_unix_ns();
-    span->start_mono_ns = obs_now_mono_ns();
+    span->start_unix_ns = kh_clock_wall_ns();
+    span->start_mono_ns = kh_clock_mono_ns();
     span->duration_ns = 0;
     span->failed = false;
     span->error_message[0] = '\0';
@@ -259,7 +261,7 @@ void kh_span_end(kh_span *span) {
     kh_tracer *tracer = span->tracer;
     if (current_span == span)
         current_span = NULL;
-    span->duration_ns = obs_now_mono_ns() - span->start_mono_ns;
+    span->duration_ns = kh_clock_mono_ns() - span->start_mono_ns;
     if (span->duration_ns < 0)
         span->duration_ns = 0;
     atomic_fetch_add_explicit(&tracer->ended, 1, memory_order_relaxed);
@@ -315,124 +317,124 @@ static bool span_has_tag(const kh_span *span, const char *key) {
     return false;
 }
 
-static void zipkin_span(obs_text *out, const kh_span *span) {
+static void zipkin_span(kh_text *out, const kh_span *span) {
     char trace_hex[KH_TRACE_ID_HEX_SIZE], span_hex[KH_SPAN_ID_HEX_SIZE];
     kh_trace_id_hex(&span->context, trace_hex);
     kh_span_id_hex(&span->context, span_hex);
-    obs_text_printf(out, "{\"traceId\":\"%s\",\"id\":\"%s\"", trace_hex,
+    kh_text_printf(out, "{\"traceId\":\"%s\",\"id\":\"%s\"", trace_hex,
                     span_hex);
     if (span->has_parent) {
         char parent_hex[KH_SPAN_ID_HEX_SIZE];
-        obs_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
-        obs_text_printf(out, ",\"parentId\":\"%s\"", parent_hex);
+        kh_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
+        kh_text_printf(out, ",\"parentId\":\"%s\"", parent_hex);
     }
-    obs_text_puts(out, ",\"name\":");
+    kh_text_puts(out, ",\"name\":");
     obs_text_json_string(out, span->name);
     if (span->kind != KH_SPAN_INTERNAL)
-        obs_text_printf(out, ",\"kind\":\"%s\"", kh_span_kind_name(span->kind));
+        kh_text_printf(out, ",\"kind\":\"%s\"", kh_span_kind_name(span->kind));
     /* Zipkin wants microseconds, and a duration of at least 1. */
     int64_t duration_us = (span->duration_ns + 500) / 1000;
-    obs_text_printf(out, ",\"timestamp\":%lld,\"duration\":%lld",
+    kh_text_printf(out, ",\"timestamp\":%lld,\"duration\":%lld",
                     (long long)(span->start_unix_ns / 1000),
                     (long long)(duration_us < 1 ? 1 : duration_us));
-    obs_text_puts(out, ",\"localEndpoint\":{\"serviceName\":");
+    kh_text_puts(out, ",\"localEndpoint\":{\"serviceName\":");
     obs_text_json_string(out, span->service);
-    obs_text_putc(out, '}');
+    kh_text_putc(out, '}');
     bool error_tag = span->failed && !span_has_tag(span, "error");
     if (span->n_tags > 0 || error_tag) {
-        obs_text_puts(out, ",\"tags\":{");
+        kh_text_puts(out, ",\"tags\":{");
         bool first = true;
         for (size_t i = 0; i < span->n_tags; i++) {
             if (tag_repeated_later(span, i))
                 continue;
             if (!first)
-                obs_text_putc(out, ',');
+                kh_text_putc(out, ',');
             first = false;
             obs_text_json_string(out, span_tag_key(span, i));
-            obs_text_putc(out, ':');
+            kh_text_putc(out, ':');
             obs_text_json_string(out, span_tag_value(span, i));
         }
         if (error_tag) {
             if (!first)
-                obs_text_putc(out, ',');
-            obs_text_puts(out, "\"error\":");
+                kh_text_putc(out, ',');
+            kh_text_puts(out, "\"error\":");
             obs_text_json_string(out, span->error_message);
         }
-        obs_text_putc(out, '}');
+        kh_text_putc(out, '}');
     }
-    obs_text_putc(out, '}');
+    kh_text_putc(out, '}');
 }
 
-static void zipkin_encode(obs_text *out, kh_span *const *spans, size_t n) {
-    obs_text_putc(out, '[');
+static void zipkin_encode(kh_text *out, kh_span *const *spans, size_t n) {
+    kh_text_putc(out, '[');
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            obs_text_putc(out, ',');
+            kh_text_putc(out, ',');
         zipkin_span(out, spans[i]);
     }
-    obs_text_putc(out, ']');
+    kh_text_putc(out, ']');
 }
 
-static void otlp_string_attribute(obs_text *out, const char *key,
+static void otlp_string_attribute(kh_text *out, const char *key,
                                   const char *value) {
-    obs_text_puts(out, "{\"key\":");
+    kh_text_puts(out, "{\"key\":");
     obs_text_json_string(out, key);
-    obs_text_puts(out, ",\"value\":{\"stringValue\":");
+    kh_text_puts(out, ",\"value\":{\"stringValue\":");
     obs_text_json_string(out, value);
-    obs_text_puts(out, "}}");
+    kh_text_puts(out, "}}");
 }
 
-static void otlp_span(obs_text *out, const kh_span *span) {
+static void otlp_span(kh_text *out, const kh_span *span) {
     char trace_hex[KH_TRACE_ID_HEX_SIZE], span_hex[KH_SPAN_ID_HEX_SIZE];
     kh_trace_id_hex(&span->context, trace_hex);
     kh_span_id_hex(&span->context, span_hex);
-    obs_text_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace_hex,
+    kh_text_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace_hex,
                     span_hex);
     if (span->has_parent) {
         char parent_hex[KH_SPAN_ID_HEX_SIZE];
-        obs_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
-        obs_text_printf(out, ",\"parentSpanId\":\"%s\"", parent_hex);
+        kh_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
+        kh_text_printf(out, ",\"parentSpanId\":\"%s\"", parent_hex);
     }
     if (span->context.tracestate[0]) {
-        obs_text_puts(out, ",\"traceState\":");
+        kh_text_puts(out, ",\"traceState\":");
         obs_text_json_string(out, span->context.tracestate);
     }
-    obs_text_puts(out, ",\"name\":");
+    kh_text_puts(out, ",\"name\":");
     obs_text_json_string(out, span->name);
     /* 64-bit integers are strings in OTLP/JSON. */
-    obs_text_printf(out,
+    kh_text_printf(out,
                     ",\"kind\":%d,\"startTimeUnixNano\":\"%lld\","
                     "\"endTimeUnixNano\":\"%lld\"",
                     (int)span->kind, (long long)span->start_unix_ns,
                     (long long)(span->start_unix_ns + span->duration_ns));
     if (span->n_tags > 0) {
-        obs_text_puts(out, ",\"attributes\":[");
+        kh_text_puts(out, ",\"attributes\":[");
         bool first = true;
         for (size_t i = 0; i < span->n_tags; i++) {
             if (tag_repeated_later(span, i))
                 continue;
             if (!first)
-                obs_text_putc(out, ',');
+                kh_text_putc(out, ',');
             first = false;
             otlp_string_attribute(out, span_tag_key(span, i),
                                   span_tag_value(span, i));
         }
-        obs_text_putc(out, ']');
+        kh_text_putc(out, ']');
     }
     if (span->failed) {
         /* STATUS_CODE_ERROR = 2 */
-        obs_text_puts(out, ",\"status\":{\"code\":2,\"message\":");
+        kh_text_puts(out, ",\"status\":{\"code\":2,\"message\":");
         obs_text_json_string(out, span->error_message);
-        obs_text_putc(out, '}');
+        kh_text_putc(out, '}');
     }
-    obs_text_putc(out, '}');
+    kh_text_putc(out, '}');
 }
 
 /* One resourceSpans entry per service, so service.name stays a resource
  * attribute even when several services share a process. */
-static void otlp_encode(obs_text *out, kh_span *const *spans, size_t n,
+static void otlp_encode(kh_text *out, kh_span *const *spans, size_t n,
                         bool *written) {
-    obs_text_puts(out, "{\"resourceSpans\":[");
+    kh_text_puts(out, "{\"resourceSpans\":[");
     for (size_t i = 0; i < n; i++)
         written[i] = false;
     bool first_resource = true;
@@ -441,36 +443,36 @@ static void otlp_encode(obs_text *out, kh_span *const *spans, size_t n,
             continue;
         const char *service = spans[i]->service;
         if (!first_resource)
-            obs_text_putc(out, ',');
+            kh_text_putc(out, ',');
         first_resource = false;
-        obs_text_puts(out, "{\"resource\":{\"attributes\":[");
+        kh_text_puts(out, "{\"resource\":{\"attributes\":[");
         otlp_string_attribute(out, "service.name", service);
-        obs_text_puts(out, "]},\"scopeSpans\":[{\"scope\":{\"name\":"
+        kh_text_puts(out, "]},\"scopeSpans\":[{\"scope\":{\"name\":"
                            "\"khappy\",\"version\":");
         obs_text_json_string(out, KH_VERSION);
-        obs_text_puts(out, "},\"spans\":[");
+        kh_text_puts(out, "},\"spans\":[");
         bool first_span = true;
         for (size_t j = i; j < n; j++) {
             if (written[j] || strcmp(spans[j]->service, service) != 0)
                 continue;
             if (!first_span)
-                obs_text_putc(out, ',');
+                kh_text_putc(out, ',');
             first_span = false;
             otlp_span(out, spans[j]);
             written[j] = true;
         }
-        obs_text_puts(out, "]}]}");
+        kh_text_puts(out, "]}]}");
     }
-    obs_text_puts(out, "]}");
+    kh_text_puts(out, "]}");
 }
 
 /* ---- export thread ---- */
 
 static int64_t remaining_ms(int64_t deadline_mono_ns) {
-    return (deadline_mono_ns - obs_now_mono_ns()) / 1000000;
+    return (deadline_mono_ns - kh_clock_mono_ns()) / 1000000;
 }
 
-static void post_batch(kh_tracer *tracer, const char *url, obs_text *body,
+static void post_batch(kh_tracer *tracer, const char *url, kh_text *body,
                        size_t n_spans, long timeout_ms) {
     atomic_fetch_add_explicit(&tracer->batches, 1, memory_order_relaxed);
     if (body->failed) {
@@ -522,11 +524,11 @@ static void export_batch(kh_tracer *tracer, kh_span *const *spans, size_t n,
             timeout_ms = (long)left;
     }
     if (tracer->zipkin_spans_url) {
-        obs_text body;
-        obs_text_init(&body);
+        kh_text body;
+        kh_text_init(&body);
         zipkin_encode(&body, spans, n);
         post_batch(tracer, tracer->zipkin_spans_url, &body, n, timeout_ms);
-        obs_text_free(&body);
+        kh_text_free(&body);
     }
     if (tracer->otlp_traces_url) {
         if (stopping) {
@@ -539,11 +541,11 @@ static void export_batch(kh_tracer *tracer, kh_span *const *spans, size_t n,
             if (left < timeout_ms)
                 timeout_ms = (long)left;
         }
-        obs_text body;
-        obs_text_init(&body);
+        kh_text body;
+        kh_text_init(&body);
         otlp_encode(&body, spans, n, scratch);
         post_batch(tracer, tracer->otlp_traces_url, &body, n, timeout_ms);
-        obs_text_free(&body);
+        kh_text_free(&body);
     }
 }
 
@@ -798,7 +800,7 @@ void kh_tracer_destroy(kh_tracer *tracer) {
     pthread_mutex_lock(&tracer->lock);
     tracer->stopping = true;
     tracer->stop_deadline_mono_ns =
-        obs_now_mono_ns() + (int64_t)tracer->shutdown_timeout_ms * 1000000;
+        kh_clock_mono_ns() + (int64_t)tracer->shutdown_timeout_ms * 1000000;
     pthread_cond_signal(&tracer->wake);
     /* POSTs started from now on end by the deadline; one already in flight
      * may not (its timeout is export_timeout_ms). Past the deadline, the

@@ -70,10 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Escaping: always valid JSON. */
     memcpy(text, data, size);
     text[size] = '\0';
-    obs_text json;
-    obs_text_init(&json);
+    kh_text json;
+    kh_text_init(&json);
     obs_text_json_string(&json, text);
-    char *encoded = obs_text_take(&json, NULL);
+    char *encoded = kh_text_take(&json, NULL);
     if (encoded) {
         json_t *decoded = json_loads(encoded, JSON_DECODE_ANY, NULL);
         if (!decoded || !json_is_string(decoded))
@@ -81,10 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(decoded);
         free(encoded);
     }
-    obs_text label;
-    obs_text_init(&label);
+    kh_text label;
+    kh_text_init(&label);
     obs_text_prom_label_value(&label, text);
-    char *escaped = obs_text_take(&label, NULL);
+    char *escaped = kh_text_take(&label, NULL);
     if (escaped) {
         for (char *p = escaped; *p; p++) {
             if (*p == '\n' || (*p == '"' && (p == escaped || p[-1] != '\\')))
