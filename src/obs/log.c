@@ -195,7 +195,7 @@ static void write_line(kh_log_level level, const kh_log_fields *fields,
              fields && fields->service ? fields->service : default_service);
     if (atomic_load(&log_format) == KH_LOG_JSON) {
         kh_text_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\"",
-                        time_text, kh_log_level_name(level));
+                      time_text, kh_log_level_name(level));
         kh_text_puts(&line, ",\"service\":");
         obs_text_json_string(&line, service);
         kh_text_puts(&line, ",\"message\":");

@@ -652,7 +652,7 @@ int kh_metrics_render(kh_metrics *registry, char **out, size_t *len,
         kh_text_printf(&text, "# HELP %s ", m->name);
         obs_text_prom_help(&text, m->help);
         kh_text_printf(&text, "\n# TYPE %s %s\n", m->name,
-                        type_name(m->type));
+                      type_name(m->type));
         for (kh_metric_series *series = atomic_load(&m->order_head); series;
              series = atomic_load(&series->order_next))
             render_series(&text, m, series);

@@ -322,7 +322,7 @@ static void zipkin_span(kh_text *out, const kh_span *span) {
     kh_trace_id_hex(&span->context, trace_hex);
     kh_span_id_hex(&span->context, span_hex);
     kh_text_printf(out, "{\"traceId\":\"%s\",\"id\":\"%s\"", trace_hex,
-                    span_hex);
+                  span_hex);
     if (span->has_parent) {
         char parent_hex[KH_SPAN_ID_HEX_SIZE];
         kh_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
@@ -335,8 +335,8 @@ static void zipkin_span(kh_text *out, const kh_span *span) {
     /* Zipkin wants microseconds, and a duration of at least 1. */
     int64_t duration_us = (span->duration_ns + 500) / 1000;
     kh_text_printf(out, ",\"timestamp\":%lld,\"duration\":%lld",
-                    (long long)(span->start_unix_ns / 1000),
-                    (long long)(duration_us < 1 ? 1 : duration_us));
+                  (long long)(span->start_unix_ns / 1000),
+                  (long long)(duration_us < 1 ? 1 : duration_us));
     kh_text_puts(out, ",\"localEndpoint\":{\"serviceName\":");
     obs_text_json_string(out, span->service);
     kh_text_putc(out, '}');
@@ -389,7 +389,7 @@ static void otlp_span(kh_text *out, const kh_span *span) {
     kh_trace_id_hex(&span->context, trace_hex);
     kh_span_id_hex(&span->context, span_hex);
     kh_text_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace_hex,
-                    span_hex);
+                  span_hex);
     if (span->has_parent) {
         char parent_hex[KH_SPAN_ID_HEX_SIZE];
         kh_hex_encode(span->parent_span_id, KH_SPAN_ID_BYTES, parent_hex);
@@ -403,10 +403,10 @@ static void otlp_span(kh_text *out, const kh_span *span) {
     obs_text_json_string(out, span->name);
     /* 64-bit integers are strings in OTLP/JSON. */
     kh_text_printf(out,
-                    ",\"kind\":%d,\"startTimeUnixNano\":\"%lld\","
-                    "\"endTimeUnixNano\":\"%lld\"",
-                    (int)span->kind, (long long)span->start_unix_ns,
-                    (long long)(span->start_unix_ns + span->duration_ns));
+                  ",\"kind\":%d,\"startTimeUnixNano\":\"%lld\","
+                  "\"endTimeUnixNano\":\"%lld\"",
+                  (int)span->kind, (long long)span->start_unix_ns,
+                  (long long)(span->start_unix_ns + span->duration_ns));
     if (span->n_tags > 0) {
         kh_text_puts(out, ",\"attributes\":[");
         bool first = true;
