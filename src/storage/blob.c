@@ -7,52 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "storage/storage_internal.h"
+#include "common/random.h"
 
 struct kh_blob_store {
     const kh_blob_store_ops *ops;
     void *impl;
 };
-
-void kh__hex_encode(const void *bytes, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    const uint8_t *b = bytes;
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-int kh__random_hex(char *out, size_t n_bytes, kh_error *err) {
-    uint8_t raw[64];
-    if (n_bytes > sizeof raw)
-        return kh_error_set(err, KH_EINVAL, "random id: %zu bytes asked, "
-                            "at most %zu", n_bytes, sizeof raw);
-    size_t got = 0;
-    while (got < n_bytes) {
-        ssize_t n = getrandom(raw + got, n_bytes - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return kh_error_set(err, KH_EIO, "getrandom: %s", strerror(errno));
-        }
-        got += (size_t)n;
-    }
-    kh__hex_encode(raw, n_bytes, out);
-    return KH_OK;
-}
-
-int64_t kh__now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool key_char_ok(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' ||
@@ -80,7 +43,7 @@ bool kh_blob_key_valid(const char *key) {
 int kh_blob_key_generate(const char *prefix, const char *suffix,
                          char key[KH_BLOB_KEY_MAX], kh_error *err) {
     char hex[33];
-    int rc = kh__random_hex(hex, 16, err);
+    int rc = kh_random_hex(hex, 16, err);
     if (rc != KH_OK)
         return rc;
     if (!prefix)
@@ -226,7 +189,7 @@ static int dir_put(void *impl, const char *key, const void *bytes, size_t len,
     /* The temporary name starts with '.', which no valid key segment does,
      * so it can never collide with or be read as a blob. */
     char tmp[64] = ".tmp-";
-    int rc = kh__random_hex(tmp + 5, 12, err);
+    int rc = kh_random_hex(tmp + 5, 12, err);
     if (rc != KH_OK) {
         close(dir_fd);
         return rc;

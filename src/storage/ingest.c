@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/random.h"
 #include "storage/storage.h"
-#include "storage/storage_internal.h"
 
 static unsigned be16(const uint8_t *p) {
     return (unsigned)p[0] << 8 | p[1];
@@ -89,7 +89,7 @@ int kh_store_picture_ingest(kh_store *store, kh_blob_store *blobs,
         return kh_error_set(err, KH_EUNSUPPORTED, "picture '%.80s': not a JPEG "
                             "or PNG (%zu bytes)", name ? name : "", len);
     char id[KH_ID_MAX];
-    int rc = kh__random_hex(id, 16, err);
+    int rc = kh_random_hex(id, 16, err);
     if (rc != KH_OK)
         return rc;
     char key[KH_BLOB_KEY_MAX];

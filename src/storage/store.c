@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+#include "common/hex.h"
+#include "common/random.h"
+#include "common/utf8.h"
 #include "storage/migrations.h"
 #include "storage/sql.h"
-#include "storage/storage_internal.h"
 
 /* ---- the store and its pool ------------------------------------------- */
 
@@ -171,7 +174,7 @@ static int check_id(const char *what, const char *id, kh_error *err) {
 static int given_or_new_id(const char *what, const char *given,
                            char id[KH_ID_MAX], kh_error *err) {
     if (!given || !*given)
-        return kh__random_hex(id, 16, err);
+        return kh_random_hex(id, 16, err);
     int rc = check_id(what, given, err);
     if (rc == KH_OK)
         snprintf(id, KH_ID_MAX, "%s", given);
@@ -185,44 +188,13 @@ static int check_event_id(const char *event_id, kh_error *err) {
                         "printable ASCII characters", KH_EVENT_ID_MAX - 1);
 }
 
-static size_t utf8_sequence_len(const unsigned char *s, size_t left) {
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0; /* overlong, out of range or a surrogate */
-    return n;
-}
-
 /* Copies in as valid UTF-8 without control characters (each bad byte
  * becomes '_'), cut at a character boundary to fit cap. */
 static void sanitize_utf8(const char *in, char *out, size_t cap) {
     const unsigned char *s = (const unsigned char *)in;
     size_t left = strlen(in), w = 0;
     while (left) {
-        size_t n = utf8_sequence_len(s, left);
+        size_t n = kh_utf8_decode(s, left, NULL);
         bool control = n == 1 && (s[0] < 0x20 || s[0] == 0x7f);
         if (n == 0 || control) {
             if (w + 1 >= cap)
@@ -409,7 +381,7 @@ static void cursor_encode(int64_t time_ms, const char *id,
                           char out[KH_CURSOR_MAX]) {
     char plain[KH_CURSOR_MAX / 2];
     snprintf(plain, sizeof plain, "%" PRId64 ".%s", time_ms, id);
-    kh__hex_encode(plain, strlen(plain), out);
+    kh_hex_encode(plain, strlen(plain), out);
 }
 
 static int hex_value(char c) {
@@ -510,7 +482,7 @@ static int migrate(kh_store *s, kh_error *err) {
         if (rc == KH_OK)
             rc = RUN(&t, NULL, err, "INSERT INTO schema_version (version, "
                      "applied_at) VALUES (?, ?)",
-                     SQL_INT(version), SQL_INT(kh__now_ms()));
+                     SQL_INT(version), SQL_INT(kh_clock_wall_ms()));
         if (rc != KH_OK) {
             kh_error_prefix(err, "migration %d", version);
             goto fail;
@@ -618,7 +590,7 @@ int kh_store_picture_create(kh_store *s, const kh_picture_new *pic,
                             "width, height or time", id);
     char name[KH_FILE_NAME_MAX];
     sanitize_file_name(pic->name, name);
-    int64_t now = kh__now_ms();
+    int64_t now = kh_clock_wall_ms();
     int64_t received = pic->received_at_ms ? pic->received_at_ms : now;
 
     tx t;
@@ -677,7 +649,7 @@ static int complete_if_finished(tx *t, const char *picture_id, kh_error *err) {
                "(SELECT count(*) FROM faces f WHERE f.picture_id = ? AND "
                "EXISTS (SELECT 1 FROM emotion_scores s WHERE s.face_id = f.id AND "
                "s.picture_id = f.picture_id))",
-               SQL_INT(kh__now_ms()), SQL_TEXT(picture_id),
+               SQL_INT(kh_clock_wall_ms()), SQL_TEXT(picture_id),
                SQL_TEXT(picture_id));
 }
 
@@ -723,7 +695,7 @@ int kh_store_picture_detected(kh_store *s, const char *picture_id,
     rc = RUN(&t, NULL, err,
              "UPDATE pictures SET expected_faces = ?, updated_at = ? "
              "WHERE id = ? AND expected_faces IS NULL",
-             SQL_INT(face_count), SQL_INT(kh__now_ms()), SQL_TEXT(picture_id));
+             SQL_INT(face_count), SQL_INT(kh_clock_wall_ms()), SQL_TEXT(picture_id));
     if (rc == KH_OK && width > 0 && height > 0)
         rc = RUN(&t, NULL, err,
                  "UPDATE pictures SET width = ?, height = ? "
@@ -755,7 +727,7 @@ int kh_store_picture_fail(kh_store *s, const char *picture_id,
     rc = RUN(&t, NULL, err,
              "UPDATE pictures SET status = 'failed', error = ?, updated_at = ? "
              "WHERE id = ? AND status = 'pending'",
-             SQL_TEXT(text), SQL_INT(kh__now_ms()), SQL_TEXT(picture_id));
+             SQL_TEXT(text), SQL_INT(kh_clock_wall_ms()), SQL_TEXT(picture_id));
     if (rc != KH_OK)
         goto fail;
     return tx_commit(&t, err);
@@ -810,7 +782,7 @@ int kh_store_face_add(kh_store *s, const kh_face_new *face,
              SQL_INT(face->face_index), SQL_TEXT(face->face.detector),
              SQL_REAL(face->face.score), SQL_REAL(b->x), SQL_REAL(b->y),
              SQL_REAL(b->w), SQL_REAL(b->h), SQL_TEXT_OR_NULL(face->crop_key),
-             SQL_INT(kh__now_ms()), SQL_TEXT(face->event_id));
+             SQL_INT(kh_clock_wall_ms()), SQL_TEXT(face->event_id));
     if (rc != KH_OK)
         goto fail;
     if (changes == 0) {
@@ -911,7 +883,7 @@ int kh_store_emotions_add(kh_store *s, const kh_emotions_new *em,
     params[n++] = SQL_TEXT(sc->model);
     for (int e = 0; e < KH_EMOTION_COUNT; e++)
         params[n++] = sc->present[e] ? SQL_REAL(sc->p[e]) : SQL_NULLV;
-    params[n++] = SQL_INT(kh__now_ms());
+    params[n++] = SQL_INT(kh_clock_wall_ms());
     params[n++] = SQL_TEXT(em->event_id);
     int64_t changes;
     rc = run_changes(&t,
