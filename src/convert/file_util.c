@@ -1,52 +1,11 @@
-/* file_util.c - whole-file reading and atomic writing for the converter. */
+/* file_util.c - atomic writing for the converter. */
 #include "convert/file_util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-int convert_read_file(const char *path, size_t max_bytes, uint8_t **data,
-                      size_t *len, kh_error *err) {
-    *data = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kh_error_set(err, errno == ENOENT ? KH_ENOTFOUND : KH_EIO,
-                            "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return kh_error_set(err, KH_EIO, "%s: not a regular file", path);
-    }
-    if ((unsigned long long)st.st_size > max_bytes) {
-        fclose(f);
-        return kh_error_set(err, KH_ELIMIT,
-                            "%s: %lld bytes, more than the limit of %zu",
-                            path, (long long)st.st_size, max_bytes);
-    }
-    size_t size = (size_t)st.st_size;
-    uint8_t *buf = malloc(size + 1);
-    if (!buf) {
-        fclose(f);
-        return kh_error_set(err, KH_ENOMEM, "%s: out of memory (%zu bytes)",
-                            path, size);
-    }
-    size_t got = fread(buf, 1, size, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed || got != size) {
-        free(buf);
-        return kh_error_set(err, KH_EIO, "%s: read %zu of %zu bytes", path,
-                            got, size);
-    }
-    buf[size] = 0;
-    *data = buf;
-    *len = size;
-    return KH_OK;
-}
 
 int convert_write_file(const char *path, const void *data, size_t len,
                        kh_error *err) {

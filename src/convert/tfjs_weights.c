@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert/file_util.h"
+#include "common/file.h"
 
 #define TFJS_MAX_MANIFEST_BYTES ((size_t)16 << 20)
 #define TFJS_MAX_SHARDS_PER_GROUP 1024
@@ -430,7 +430,7 @@ static int read_shard_file(void *user, const char *path, uint8_t **data,
     if (!full)
         return kh_error_set(err, KH_ENOMEM, "out of memory");
     snprintf(full, need, "%s%s%s", sd->dir, sd->dir[0] ? "/" : "", path);
-    int rc = convert_read_file(full, TFJS_MAX_SHARD_BYTES, data, len, err);
+    int rc = kh_file_read(full, TFJS_MAX_SHARD_BYTES, data, len, err);
     free(full);
     return rc;
 }
@@ -440,8 +440,8 @@ int tfjs_weights_load(const char *manifest_path, tfjs_weights **out,
     *out = NULL;
     uint8_t *json = NULL;
     size_t json_len = 0;
-    int rc = convert_read_file(manifest_path, TFJS_MAX_MANIFEST_BYTES, &json,
-                               &json_len, err);
+    int rc = kh_file_read(manifest_path, TFJS_MAX_MANIFEST_BYTES, &json,
+                          &json_len, err);
     if (rc)
         return rc;
     char *dir = strdup(manifest_path);
