@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "common/file.h"
+
 /* ---------------------------------------------------------------- memory */
 
 static char *dup_string(const char *s) {
@@ -1202,25 +1204,18 @@ int kh_trigger_set_parse(kh_trigger_set *set, const char *yaml, size_t len,
 
 int kh_trigger_set_load_file(kh_trigger_set *set, const char *path,
                              kh_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kh_error_set(err, KH_EIO, "%s: %s", path, strerror(errno));
-    char *text = malloc(KH_TRIGGER_FILE_MAX_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return kh_error_set(err, KH_ENOMEM, "%s: reading", path);
+    uint8_t *text;
+    size_t n;
+    int rc = kh_file_read(path, KH_TRIGGER_FILE_MAX_BYTES, &text, &n, err);
+    if (rc == KH_ENOTFOUND) {
+        /* trigger.h: one code for a file that cannot be read. */
+        rc = KH_EIO;
+        if (err)
+            err->code = KH_EIO;
     }
-    size_t n = fread(text, 1, KH_TRIGGER_FILE_MAX_BYTES + 1, f);
-    bool read_error = ferror(f);
-    fclose(f);
-    int rc;
-    if (read_error)
-        rc = kh_error_set(err, KH_EIO, "%s: read error", path);
-    else if (n > KH_TRIGGER_FILE_MAX_BYTES)
-        rc = kh_error_set(err, KH_ELIMIT, "%s: larger than %u bytes", path,
-                          KH_TRIGGER_FILE_MAX_BYTES);
-    else
-        rc = kh_trigger_set_parse(set, text, n, path, err);
+    if (rc != KH_OK)
+        return rc;
+    rc = kh_trigger_set_parse(set, (const char *)text, n, path, err);
     free(text);
     return rc;
 }

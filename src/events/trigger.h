@@ -146,7 +146,8 @@ void kh_trigger_set_destroy(kh_trigger_set *set);
  * is unchanged and err says "origin:line:column: field: what is wrong". */
 int kh_trigger_set_parse(kh_trigger_set *set, const char *yaml, size_t len,
                          const char *origin, kh_error *err);
-/* Reads one file (at most KH_TRIGGER_FILE_MAX_BYTES) and parses it. */
+/* Reads one file (at most KH_TRIGGER_FILE_MAX_BYTES, else KH_ELIMIT) and
+ * parses it. A file that cannot be read, a missing one included, is KH_EIO. */
 int kh_trigger_set_load_file(kh_trigger_set *set, const char *path,
                              kh_error *err);
 /* Every *.yaml / *.yml file directly in `dir`, in name order (subfolders,
