@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/base64.h"
+#include "common/clock.h"
 #include "events/ce_http.h"
 #include "events/ce_sender.h"
 
@@ -99,12 +100,6 @@ const char *kh_broker_outcome_name(kh_broker_outcome outcome) {
         return "reply-dropped";
     }
     return "unknown";
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct timespec deadline_at(int64_t ms) {
@@ -324,7 +319,7 @@ static int accept_event(kh_broker *b, const kh_cloudevent *in, int ttl,
         goto done;
 
     /* The one durable step: after this the event will be delivered. */
-    int64_t due = now_ms();
+    int64_t due = kh_clock_wall_ms();
     rc = kh_broker_store_accept(b->store, &ev->stored, keys, n_match, due,
                                 &ev->seq, err);
     if (rc != KH_OK)
@@ -559,7 +554,7 @@ static bool process(kh_broker *b, task *t) {
         body_detail(detail, sizeof detail, r.body, r.body_len);
         if (retryable(r.status) && attempt <= policy->retry) {
             int64_t delay = kh_delivery_backoff_ms(policy, attempt);
-            t->due_ms = now_ms() + delay;
+            t->due_ms = kh_clock_wall_ms() + delay;
             kh_error err;
             kh_broker_store_record_failure(
                 b->store, t->event->seq, bt->key, t->attempts, r.status,
@@ -584,7 +579,7 @@ static bool process(kh_broker *b, task *t) {
         kh_broker_store_record_failure(b->store, t->event->seq, bt->key,
                                        policy->retry + 1, t->last_status,
                                        t->last_body, t->last_body_len,
-                                       now_ms(), &err);
+                                       kh_clock_wall_ms(), &err);
     }
 
     kh_cloudevent dead;
@@ -610,7 +605,7 @@ static bool process(kh_broker *b, task *t) {
     body_detail(detail, sizeof detail, r.body, r.body_len);
     if (retryable(r.status) && attempt <= policy->retry) {
         int64_t delay = kh_delivery_backoff_ms(policy, attempt);
-        t->due_ms = now_ms() + delay;
+        t->due_ms = kh_clock_wall_ms() + delay;
         report(b, KH_BROKER_RETRY, t, &bt->dead_letter_sink, attempt,
                r.status, delay, detail);
         return true;
@@ -630,7 +625,7 @@ static void *worker_main(void *arg) {
             continue;
         }
         int64_t due = b->heap[0]->due_ms;
-        if (due > now_ms()) {
+        if (due > kh_clock_wall_ms()) {
             struct timespec until = deadline_at(due);
             pthread_cond_timedwait(&b->work, &b->lock, &until);
             continue;
@@ -894,7 +889,7 @@ static int recover(kh_broker *b, kh_error *err) {
         row->body = NULL;
         /* Due at once: a restart often follows a fix, and the stored time
          * may be far away. The attempt count is kept. */
-        t->due_ms = now_ms();
+        t->due_ms = kh_clock_wall_ms();
         pthread_mutex_lock(&b->lock);
         if (heap_push(b, t) == KH_OK) {
             b->pending++;
@@ -1023,7 +1018,7 @@ void kh_broker_stop(kh_broker *b) {
 }
 
 int kh_broker_wait_idle(kh_broker *b, long timeout_ms, kh_error *err) {
-    struct timespec until = deadline_at(now_ms() + timeout_ms);
+    struct timespec until = deadline_at(kh_clock_wall_ms() + timeout_ms);
     pthread_mutex_lock(&b->lock);
     int rc = KH_OK;
     while (b->pending > 0 && rc == KH_OK)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
+
 /* ------------------------------------------------------ event encoding */
 
 /* "KHEV", version 1, then records: tag (1 byte), length (4 bytes LE),
@@ -40,36 +42,10 @@ static const char *const TAG_ATTRIBUTE[] = {
  * corrupted length from asking for gigabytes. */
 #define RECORD_MAX (64u << 20)
 
-typedef struct byte_writer {
-    uint8_t *data;
-    size_t len, cap;
-    bool failed;
-} byte_writer;
-
-static void put_bytes(byte_writer *w, const void *bytes, size_t n) {
-    if (w->failed)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *grown = realloc(w->data, cap);
-        if (!grown) {
-            w->failed = true;
-            return;
-        }
-        w->data = grown;
-        w->cap = cap;
-    }
-    if (n)
-        memcpy(w->data + w->len, bytes, n);
-    w->len += n;
-}
-
-static void put_u32(byte_writer *w, uint32_t v) {
+static void put_u32(kh_text *w, uint32_t v) {
     uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
                     (uint8_t)(v >> 24)};
-    put_bytes(w, b, 4);
+    kh_text_append(w, b, 4);
 }
 
 static uint32_t get_u32(const uint8_t *p) {
@@ -77,21 +53,21 @@ static uint32_t get_u32(const uint8_t *p) {
            (uint32_t)p[3] << 24;
 }
 
-static void put_record(byte_writer *w, uint8_t tag, const void *bytes,
+static void put_record(kh_text *w, uint8_t tag, const void *bytes,
                        size_t n) {
     if (n > RECORD_MAX) {
         w->failed = true;
         return;
     }
-    put_bytes(w, &tag, 1);
+    kh_text_append(w, &tag, 1);
     put_u32(w, (uint32_t)n);
-    put_bytes(w, bytes, n);
+    kh_text_append(w, bytes, n);
 }
 
 int kh_broker_event_encode(const kh_cloudevent *ev, uint8_t **out,
                            size_t *len, kh_error *err) {
-    byte_writer w = {0};
-    put_bytes(&w, MAGIC, MAGIC_LEN);
+    kh_text w = {0};
+    kh_text_append(&w, MAGIC, MAGIC_LEN);
     const char *values[] = {
         [TAG_ID] = ev->id,
         [TAG_SOURCE] = ev->source,
@@ -109,23 +85,23 @@ int kh_broker_event_encode(const kh_cloudevent *ev, uint8_t **out,
         size_t name_len = strlen(ev->extensions[i].name);
         size_t value_len = strlen(ev->extensions[i].value);
         uint8_t tag = TAG_EXTENSION;
-        put_bytes(&w, &tag, 1);
+        kh_text_append(&w, &tag, 1);
         put_u32(&w, (uint32_t)(4 + name_len + value_len));
         put_u32(&w, (uint32_t)name_len);
-        put_bytes(&w, ev->extensions[i].name, name_len);
-        put_bytes(&w, ev->extensions[i].value, value_len);
+        kh_text_append(&w, ev->extensions[i].name, name_len);
+        kh_text_append(&w, ev->extensions[i].value, value_len);
     }
     if (ev->data)
         put_record(&w, TAG_DATA, ev->data, ev->data_len);
     if (ev->data_is_base64_in_json)
         put_record(&w, TAG_DATA_WAS_BASE64, NULL, 0);
     if (w.failed) {
-        free(w.data);
+        kh_text_free(&w);
         return kh_error_set(err, KH_ENOMEM,
                             "encoding event '%s' for the store",
                             ev->id ? ev->id : "?");
     }
-    *out = w.data;
+    *out = (uint8_t *)w.data;
     *len = w.len;
     return KH_OK;
 }
