@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
+
+#include "common/clock.h"
 
 struct kh_web {
     kh_store *store;
@@ -98,14 +99,9 @@ static void method_not_allowed(kh_http_response *res, const char *allow) {
 
 /* "2024-05-01T12:34:56.789Z" */
 static json_t *time_json(int64_t ms) {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm))
+    char text[KH_TIME_TEXT_SIZE];
+    if (!kh_time_format_utc_ms(ms, text))
         return json_null();
-    char text[80];
-    snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     return json_string(text);
 }
 
