@@ -10,10 +10,11 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
+#include "common/json_text.h"
 #include "onnx/onnx.h"
 #include "onnx/tensor_io.h"
 
@@ -155,22 +156,15 @@ static int cmd_info(int argc, char **argv) {
 /* ---- run ---- */
 
 static void json_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
+    kh_text text = {0};
+    kh_json_string(&text, s, strlen(s), KH_JSON_UNICODE_ESCAPES);
+    if (!text.failed)
+        fwrite(text.data, 1, text.len, out);
+    kh_text_free(&text);
 }
 
 static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return (double)kh_clock_mono_ns() / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b) {
