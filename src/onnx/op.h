@@ -144,9 +144,14 @@ typedef struct onnx_exec {
     int threads;         /* >= 1 */
 } onnx_exec;
 
-/* Splits [0, n) into at most ex->threads contiguous chunks and calls
- * fn(arg, begin, end, worker) for each, in parallel when a pool exists;
- * returns after all chunks are done. worker is in [0, ex->threads). */
+/* Splits [0, n) into contiguous chunks (a few per thread) and calls
+ * fn(arg, begin, end, worker) once for each, in parallel when a pool exists;
+ * returns after all chunks are done. The calling thread takes part and runs
+ * whatever chunks no worker has claimed yet. worker is in
+ * [0, min(ex->threads, n)) and distinct among chunks running at the same
+ * time (one thread may run several chunks, one after another, with its own
+ * worker index): index per-thread scratch with it. A call from inside a
+ * chunk runs serially with the caller's worker index. */
 void onnx_parallel_for(const onnx_exec *ex, size_t n,
                        void (*fn)(void *arg, size_t begin, size_t end,
                                   int worker),

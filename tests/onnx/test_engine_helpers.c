@@ -5,9 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "onnx/kernels/threadpool.h"
 #include "onnx/op.h"
@@ -139,17 +142,45 @@ static void attributes_are_found_by_name_and_type(void **state) {
     assert_null(onnx_attr_find(&n, "nope"));
 }
 
+/* What the chunk functions saw; checked on the test's thread (a cmocka
+ * assertion must not fail on a worker thread). */
+enum { MAX_LANES = 16 };
 typedef struct coverage {
     atomic_int *hits;
-    atomic_int lanes_seen[16];
+    atomic_int chunks_by_lane[MAX_LANES];
+    atomic_int running[MAX_LANES]; /* chunks a lane is inside right now */
+    atomic_int overlaps;           /* a lane entered a chunk while in one */
+    atomic_int bad_ranges;         /* empty or reversed ranges, bad lanes */
+    atomic_int max_lane;
 } coverage;
 
 static void mark(void *arg, size_t begin, size_t end, int worker) {
     coverage *c = arg;
-    assert_true(begin < end);
-    atomic_fetch_add(&c->lanes_seen[worker], 1);
+    if (begin >= end || worker < 0 || worker >= MAX_LANES) {
+        atomic_fetch_add(&c->bad_ranges, 1);
+        return;
+    }
+    if (atomic_fetch_add(&c->running[worker], 1) != 0)
+        atomic_fetch_add(&c->overlaps, 1);
+    int seen = atomic_load(&c->max_lane);
+    while (worker > seen && !atomic_compare_exchange_weak(&c->max_lane, &seen, worker)) {
+    }
+    atomic_fetch_add(&c->chunks_by_lane[worker], 1);
     for (size_t i = begin; i < end; i++)
         atomic_fetch_add(&c->hits[i], 1);
+    atomic_fetch_sub(&c->running[worker], 1);
+}
+
+static void check_coverage(coverage *c, size_t n, int lane_limit) {
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&c->hits[i]) != 1)
+            fail_msg("n=%zu index %zu visited %d times (expected 1)", n, i,
+                     atomic_load(&c->hits[i]));
+    assert_int_equal(atomic_load(&c->bad_ranges), 0);
+    assert_int_equal(atomic_load(&c->overlaps), 0);
+    if (atomic_load(&c->max_lane) >= lane_limit)
+        fail_msg("n=%zu: lane %d ran a chunk (expected lanes below %d)", n,
+                 atomic_load(&c->max_lane), lane_limit);
 }
 
 static void parallel_for_visits_every_index_once(void **state) {
@@ -159,29 +190,36 @@ static void parallel_for_visits_every_index_once(void **state) {
     assert_int_equal(onnx_threadpool_create(4, &pool, &err), KH_OK);
     assert_int_equal(onnx_threadpool_threads(pool), 4);
     onnx_exec ex = {.pool = (struct onnx_threadpool *)pool, .threads = 4};
-    static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 64, 1001};
-    for (int round = 0; round < 200; round++) {
-        size_t n = sizes[round % 8];
+    static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 16, 17, 64, 1001, 100000};
+    const size_t n_sizes = sizeof sizes / sizeof sizes[0];
+    for (size_t round = 0; round < 20 * n_sizes; round++) {
+        size_t n = sizes[round % n_sizes];
         coverage c = {.hits = calloc(n, sizeof(atomic_int))};
         assert_non_null(c.hits);
         onnx_parallel_for(&ex, n, mark, &c);
-        for (size_t i = 0; i < n; i++)
-            if (atomic_load(&c.hits[i]) != 1)
-                fail_msg("n=%zu index %zu visited %d times", n, i,
-                         atomic_load(&c.hits[i]));
-        int lanes = 0;
-        for (int w = 0; w < 16; w++) {
-            int seen = atomic_load(&c.lanes_seen[w]);
-            assert_true(seen <= 1);
-            lanes += seen;
-            if (w >= 4)
-                assert_int_equal(seen, 0);
-        }
-        assert_int_equal(lanes, n < 4 ? (int)n : 4);
+        /* Lanes stay below min(threads, n): kernel_parallel_slots uses the
+         * lane as a slot among n. */
+        check_coverage(&c, n, n < 4 ? (int)n : 4);
         free(c.hits);
     }
     onnx_threadpool_destroy(pool);
     onnx_threadpool_destroy(NULL);
+}
+
+static void parallel_for_keeps_lanes_below_the_exec_threads(void **state) {
+    (void)state;
+    onnx_threadpool *pool;
+    kh_error err;
+    assert_int_equal(onnx_threadpool_create(8, &pool, &err), KH_OK);
+    onnx_exec ex = {.pool = (struct onnx_threadpool *)pool, .threads = 3};
+    for (int round = 0; round < 200; round++) {
+        coverage c = {.hits = calloc(500, sizeof(atomic_int))};
+        assert_non_null(c.hits);
+        onnx_parallel_for(&ex, 500, mark, &c);
+        check_coverage(&c, 500, 3);
+        free(c.hits);
+    }
+    onnx_threadpool_destroy(pool);
 }
 
 static void parallel_for_without_pool_runs_inline(void **state) {
@@ -190,10 +228,173 @@ static void parallel_for_without_pool_runs_inline(void **state) {
     onnx_exec ex = {.threads = 1};
     onnx_parallel_for(&ex, 10, mark, &c);
     onnx_parallel_for(&ex, 0, mark, &c); /* nothing to do: not called */
-    assert_int_equal(atomic_load(&c.lanes_seen[0]), 1);
+    onnx_parallel_for(NULL, 0, mark, &c);
+    assert_int_equal(atomic_load(&c.chunks_by_lane[0]), 1);
     for (int i = 0; i < 10; i++)
         assert_int_equal(atomic_load(&c.hits[i]), 1);
     free(c.hits);
+}
+
+/* A chunk that calls onnx_parallel_for on the pool it runs under gets a
+ * serial run on its own lane: no deadlock, no lane shared. */
+typedef struct nested_job {
+    const onnx_exec *ex;
+    coverage inner[64];
+    atomic_int inner_lane_mismatch;
+} nested_job;
+
+static void nested_outer(void *arg, size_t begin, size_t end, int worker) {
+    nested_job *job = arg;
+    for (size_t i = begin; i < end; i++) {
+        coverage *c = &job->inner[i];
+        onnx_parallel_for(job->ex, 50, mark, c);
+        /* Every inner chunk ran on the outer chunk's lane, in one piece. */
+        if (atomic_load(&c->chunks_by_lane[worker]) != 1)
+            atomic_fetch_add(&job->inner_lane_mismatch, 1);
+    }
+}
+
+static void nested_parallel_for_runs_serially_on_its_lane(void **state) {
+    (void)state;
+    onnx_threadpool *pool;
+    kh_error err;
+    assert_int_equal(onnx_threadpool_create(3, &pool, &err), KH_OK);
+    onnx_exec ex = {.pool = (struct onnx_threadpool *)pool, .threads = 3};
+    static nested_job job;
+    memset(&job, 0, sizeof job);
+    job.ex = &ex;
+    for (size_t i = 0; i < 64; i++) {
+        job.inner[i].hits = calloc(50, sizeof(atomic_int));
+        assert_non_null(job.inner[i].hits);
+    }
+    onnx_parallel_for(&ex, 64, nested_outer, &job);
+    assert_int_equal(atomic_load(&job.inner_lane_mismatch), 0);
+    for (size_t i = 0; i < 64; i++) {
+        check_coverage(&job.inner[i], 50, 3);
+        free(job.inner[i].hits);
+    }
+    onnx_threadpool_destroy(pool);
+}
+
+/* Many short calls back to back, with pauses long enough for the workers
+ * to go to sleep between some of them: no call is lost or run twice and
+ * none hangs (ctest's timeout would catch a lost wake-up). */
+static void many_short_calls_each_run_exactly_once(void **state) {
+    (void)state;
+    onnx_threadpool *pool;
+    kh_error err;
+    assert_int_equal(onnx_threadpool_create(2, &pool, &err), KH_OK);
+    onnx_exec ex = {.pool = (struct onnx_threadpool *)pool, .threads = 2};
+    atomic_int hits[3];
+    coverage c = {.hits = hits};
+    for (int call = 0; call < 100000; call++) {
+        size_t n = 2 + (size_t)call % 2;
+        for (size_t i = 0; i < n; i++)
+            atomic_init(&hits[i], 0);
+        onnx_parallel_for(&ex, n, mark, &c);
+        for (size_t i = 0; i < n; i++)
+            if (atomic_load(&hits[i]) != 1)
+                fail_msg("call %d: index %zu visited %d times", call, i, atomic_load(&hits[i]));
+        if (call % 20000 == 19999) {
+            struct timespec pause = {0, 20 * 1000 * 1000}; /* workers sleep */
+            nanosleep(&pause, NULL);
+        }
+    }
+    assert_int_equal(atomic_load(&c.overlaps), 0);
+    assert_int_equal(atomic_load(&c.bad_ranges), 0);
+    onnx_threadpool_destroy(pool);
+}
+
+/* The caller runs every chunk no worker has picked up: with the only
+ * worker stuck in its first chunk until all the others are done, the call
+ * still completes, lane 0 having run all the other chunks. */
+typedef struct stuck_job {
+    coverage c;
+    size_t n;
+    atomic_int done;
+} stuck_job;
+
+static void stuck_worker(void *arg, size_t begin, size_t end, int worker) {
+    stuck_job *job = arg;
+    if (worker != 0)
+        while (atomic_load(&job->done) < (int)(job->n - (end - begin)))
+            sched_yield();
+    mark(&job->c, begin, end, worker);
+    atomic_fetch_add(&job->done, (int)(end - begin));
+}
+
+static void caller_runs_chunks_a_stuck_worker_did_not_claim(void **state) {
+    (void)state;
+    onnx_threadpool *pool;
+    kh_error err;
+    assert_int_equal(onnx_threadpool_create(2, &pool, &err), KH_OK);
+    onnx_exec ex = {.pool = (struct onnx_threadpool *)pool, .threads = 2};
+    for (int round = 0; round < 50; round++) {
+        stuck_job job = {.c = {.hits = calloc(8, sizeof(atomic_int))}, .n = 8};
+        assert_non_null(job.c.hits);
+        onnx_parallel_for(&ex, 8, stuck_worker, &job);
+        check_coverage(&job.c, 8, 2);
+        int by_caller = atomic_load(&job.c.chunks_by_lane[0]);
+        int by_worker = atomic_load(&job.c.chunks_by_lane[1]);
+        if (by_worker > 1 || by_caller + by_worker < 2)
+            fail_msg("round %d: caller ran %d chunks, worker %d (expected the worker at most 1)",
+                     round, by_caller, by_worker);
+        free(job.c.hits);
+    }
+    onnx_threadpool_destroy(pool);
+}
+
+/* Two threads sharing one pool (outside the engine's contract: one model
+ * is run by one thread at a time) still get every index exactly once: the
+ * second gets a serial run instead of corrupting the first. */
+typedef struct sharer {
+    onnx_exec ex;
+    size_t n;
+    atomic_int *hits;
+    atomic_int wrong;
+} sharer;
+
+static void count_hits(void *arg, size_t begin, size_t end, int worker) {
+    (void)worker;
+    sharer *s = arg;
+    for (size_t i = begin; i < end; i++)
+        atomic_fetch_add(&s->hits[i], 1);
+}
+
+static void *share_pool(void *arg) {
+    sharer *s = arg;
+    for (int call = 0; call < 2000; call++) {
+        for (size_t i = 0; i < s->n; i++)
+            atomic_store(&s->hits[i], 0);
+        onnx_parallel_for(&s->ex, s->n, count_hits, s);
+        for (size_t i = 0; i < s->n; i++)
+            if (atomic_load(&s->hits[i]) != 1)
+                atomic_fetch_add(&s->wrong, 1);
+    }
+    return NULL;
+}
+
+static void two_callers_on_one_pool_each_cover_their_range(void **state) {
+    (void)state;
+    onnx_threadpool *pool;
+    kh_error err;
+    assert_int_equal(onnx_threadpool_create(2, &pool, &err), KH_OK);
+    sharer s[2];
+    pthread_t other;
+    for (int k = 0; k < 2; k++) {
+        s[k] = (sharer){.ex = {.pool = (struct onnx_threadpool *)pool, .threads = 2},
+                        .n = 257, .hits = calloc(257, sizeof(atomic_int))};
+        assert_non_null(s[k].hits);
+        atomic_init(&s[k].wrong, 0);
+    }
+    assert_int_equal(pthread_create(&other, NULL, share_pool, &s[1]), 0);
+    share_pool(&s[0]);
+    pthread_join(other, NULL);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(atomic_load(&s[k].wrong), 0);
+        free(s[k].hits);
+    }
+    onnx_threadpool_destroy(pool);
 }
 
 static void thread_pool_refuses_bad_counts(void **state) {
@@ -214,7 +415,12 @@ int main(void) {
         cmocka_unit_test(shape_string_fits_the_buffer),
         cmocka_unit_test(attributes_are_found_by_name_and_type),
         cmocka_unit_test(parallel_for_visits_every_index_once),
+        cmocka_unit_test(parallel_for_keeps_lanes_below_the_exec_threads),
         cmocka_unit_test(parallel_for_without_pool_runs_inline),
+        cmocka_unit_test(nested_parallel_for_runs_serially_on_its_lane),
+        cmocka_unit_test(many_short_calls_each_run_exactly_once),
+        cmocka_unit_test(caller_runs_chunks_a_stuck_worker_did_not_claim),
+        cmocka_unit_test(two_callers_on_one_pool_each_cover_their_range),
         cmocka_unit_test(thread_pool_refuses_bad_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
