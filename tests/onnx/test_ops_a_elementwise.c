@@ -310,6 +310,77 @@ static void activations_match_their_formulas(void **state) {
     }
 }
 
+/* Relu, LeakyRelu, ThresholdedRelu, HardSigmoid, HardSwish and Clip run as
+ * vector selects: over a long input (vector body and scalar tail, 1 and 2
+ * threads) with NaN, infinities and signed zeros, each element must be
+ * bit-for-bit what the scalar formula gives: Relu(NaN) = 0, LeakyRelu(NaN)
+ * = NaN, HardSigmoid(NaN) = 1 (fminf(1, NaN) is 1), HardSwish(NaN) = NaN,
+ * Clip(NaN) = NaN, Relu(-0) = +0. */
+static float reference_activation(const char *op, float x) {
+    if (!strcmp(op, "Relu"))
+        return x > 0 ? x : 0.0f;
+    if (!strcmp(op, "LeakyRelu"))
+        return x < 0 ? 0.1f * x : x;
+    if (!strcmp(op, "ThresholdedRelu"))
+        return x > 0.5f ? x : 0.0f;
+    if (!strcmp(op, "HardSigmoid"))
+        return fmaxf(0.0f, fminf(1.0f, 0.2f * x + 0.5f));
+    if (!strcmp(op, "HardSwish"))
+        return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));
+    /* Clip to [-1, 6], lower bound first */
+    float v = x < -1.0f ? -1.0f : x;
+    return v > 6.0f ? 6.0f : v;
+}
+
+static void activations_keep_nan_and_signed_zero_in_vector_loops(void **state) {
+    (void)state;
+    enum { N = 70001 }; /* above the parallel grain, odd: a scalar tail */
+    static float x[N];
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)((i * 2654435761u) >> 8 & 1023) / 64.0f - 8.0f;
+    static const float specials[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1.0f, -1.0f};
+    for (size_t i = 0; i < N; i += 97)
+        x[i] = specials[(i / 97) % 8];
+    x[N - 1] = NAN;
+    x[N - 2] = -0.0f;
+    static const char *ops[] = {"Relu", "LeakyRelu", "ThresholdedRelu", "HardSigmoid",
+                                "HardSwish", "Clip"};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            op_case c;
+            op_case_begin(&c, ops[k], 13);
+            if (threads > 1)
+                op_case_threads(&c, threads);
+            if (!strcmp(ops[k], "LeakyRelu"))
+                op_attr_float(&c, "alpha", 0.1f);
+            if (!strcmp(ops[k], "ThresholdedRelu"))
+                op_attr_float(&c, "alpha", 0.5f);
+            op_input_f32(&c, 1, I64(N), x);
+            if (!strcmp(ops[k], "Clip")) {
+                op_input_f32(&c, 0, NULL, F32(-1.0f));
+                op_input_f32(&c, 0, NULL, F32(6.0f));
+            }
+            op_outputs(&c, 1);
+            op_case_ok(&c);
+            const float *y = c.outputs[0]->data;
+            for (size_t i = 0; i < N; i++) {
+                float want = reference_activation(ops[k], x[i]);
+                uint32_t got_bits, want_bits;
+                memcpy(&got_bits, &y[i], 4);
+                memcpy(&want_bits, &want, 4);
+                /* NaN payloads may differ; NaN-ness and everything else
+                 * (the sign of zero included) must not. */
+                bool same = isnan(want) ? isnan(y[i]) != 0 : got_bits == want_bits;
+                if (!same)
+                    fail_msg("%s, %d thread(s): x[%zu] = %g: got %g (0x%08x), want %g (0x%08x)",
+                             ops[k], threads, i, (double)x[i], (double)y[i], got_bits,
+                             (double)want, want_bits);
+            }
+            op_case_end(&c);
+        }
+    }
+}
+
 /* Exp and Sigmoid use a vectorisable exp: it must track expf closely over
  * the whole float range and keep NaN, infinities and overflow. */
 static void exp_matches_libm_over_the_float_range(void **state) {
@@ -529,6 +600,7 @@ int main(void) {
         cmocka_unit_test(prelu_slope_broadcasts_to_x_only),
         cmocka_unit_test(variadic_ops_fold_all_inputs),
         cmocka_unit_test(activations_match_their_formulas),
+        cmocka_unit_test(activations_keep_nan_and_signed_zero_in_vector_loops),
         cmocka_unit_test(exp_matches_libm_over_the_float_range),
         cmocka_unit_test(integer_unary_ops_wrap),
         cmocka_unit_test(isinf_and_isnan_detect),

@@ -98,6 +98,14 @@ static inline float softplus(float x) {
     return x > 20.0f ? x : log1pf(expf(x));
 }
 
+/* fmaxf(0, fminf(1, v)) as two selects, with the same results (NaN gives
+ * 1, as fminf(1, NaN) does; -0 gives +0): unlike the libm pair they
+ * vectorise. HardSigmoid and HardSwish. */
+static inline float clamp01(float v) {
+    v = v < 1.0f ? v : 1.0f;
+    return v > 0.0f ? v : 0.0f;
+}
+
 #define MAP(EXPR)                                                              \
     for (size_t i = 0; i < count; i++) {                                       \
         float x = in[i];                                                       \
@@ -111,6 +119,9 @@ static void float_chunk(onnx_unary_kind kind, const unary_params *p, float *out,
     case ONNX_UNARY_ABS: MAP(fabsf(x)); break;
     case ONNX_UNARY_NEG: MAP(-x); break;
     case ONNX_UNARY_SIGN: MAP(x > 0 ? 1.0f : x < 0 ? -1.0f : x); break;
+    /* NaN: Relu gives 0 and LeakyRelu NaN (a compare with NaN is false).
+     * Selects, not fmaxf/fminf (whose NaN rule needs a fix-up): at -O3
+     * they become vector max/min and blends, no branch per element. */
     case ONNX_UNARY_RELU: MAP(x > 0 ? x : 0.0f); break;
     case ONNX_UNARY_SQRT: MAP(sqrtf(x)); break;
     case ONNX_UNARY_EXP: MAP(vector_expf(x)); break;
@@ -132,10 +143,10 @@ static void float_chunk(onnx_unary_kind kind, const unary_params *p, float *out,
         break;
     case ONNX_UNARY_TANH: MAP(tanhf(x)); break;
     case ONNX_UNARY_HARD_SIGMOID:
-        MAP(fmaxf(0.0f, fminf(1.0f, alpha * x + beta)));
+        MAP(clamp01(alpha * x + beta));
         break;
     case ONNX_UNARY_HARD_SWISH:
-        MAP(x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f)));
+        MAP(x * clamp01(x / 6.0f + 0.5f));
         break;
     case ONNX_UNARY_SOFTPLUS: MAP(softplus(x)); break;
     case ONNX_UNARY_SOFTSIGN: MAP(x / (1.0f + fabsf(x))); break;
@@ -307,4 +318,13 @@ int onnx_unary_run(onnx_node *n, const onnx_exec *ex, onnx_unary_kind kind,
         kind >= ONNX_UNARY_SQRT ? ONNX_PARALLEL_GRAIN / 4 : ONNX_PARALLEL_GRAIN;
     onnx_parallel_range(ex, x->numel, grain, unary_task, &job);
     return KH_OK;
+}
+
+void onnx_clip_floats(float *y, const float *x, size_t n, float lo, float hi) {
+    /* Selects, not fmaxf/fminf: a NaN input must stay NaN. */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
 }

@@ -57,6 +57,10 @@ typedef enum onnx_unary_kind {
     ONNX_UNARY_COUNT
 } onnx_unary_kind;
 
+/* y[i] = x[i] clamped to [lo, hi] for i < n (Clip): the lower bound
+ * first, so lo > hi gives hi everywhere; NaN stays NaN. Vectorised. */
+void onnx_clip_floats(float *y, const float *x, size_t n, float lo, float hi);
+
 int onnx_unary_reshape(onnx_node *n, onnx_unary_kind kind, kh_error *err);
 int onnx_unary_run(onnx_node *n, const onnx_exec *ex, onnx_unary_kind kind,
                    kh_error *err);

@@ -5,6 +5,7 @@
 
 #include "onnx/kernels/axes.h"
 #include "onnx/kernels/broadcast.h"
+#include "onnx/kernels/unary.h"
 
 typedef struct clip_bounds {
     double lo, hi;
@@ -91,14 +92,9 @@ static void clip_task(void *arg, size_t begin, size_t end, int worker) {
     const clip_job *j = arg;
     switch (j->type) {
     case ONNX_FLOAT: {
-        float *o = j->out;
-        const float *x = j->in;
-        const float lo = (float)j->b.lo, hi = (float)j->b.hi;
-        for (size_t i = begin; i < end; i++) {
-            float v = x[i];
-            v = v < lo ? lo : v;
-            o[i] = v > hi ? hi : v;
-        }
+        /* unary.c is built to vectorise (src/onnx/CMakeLists.txt). */
+        onnx_clip_floats((float *)j->out + begin, (const float *)j->in + begin, end - begin,
+                         (float)j->b.lo, (float)j->b.hi);
         break;
     }
     case ONNX_INT32: CLIP_INT(int32_t); break;
