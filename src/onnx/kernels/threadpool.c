@@ -27,9 +27,9 @@
 #include "onnx/op.h"
 
 /* Polls before sleeping (a PAUSE takes 30 to 80 ns on the Zen 5 development
- * machine, much less on older CPUs: up to about 300 us): long enough to catch the next
- * operator's call within one model run, short enough not to take a shared
- * core from other processes between runs. */
+ * machine, less on older CPUs: up to about 300 us here): long enough to
+ * catch the next operator's call within one model run, short enough not to
+ * take a shared core from other processes between runs. */
 #define SPIN_ITERATIONS 4000
 
 /* Chunks per lane that onnx_parallel_for cuts a range into when it is long
