@@ -1,8 +1,11 @@
 /* kernels.c - times khappy's SGEMM (each instruction set) against OpenBLAS
  * on the 1x1-convolution shapes of the tiny face detector (416x416) and the
- * expression net (112x112), one thread. Prints GFLOP/s per shape.
+ * expression net (112x112), one thread, in GFLOP/s per shape; the depthwise
+ * 3x3 kernel on the same networks' planes; the elementwise activations
+ * (Relu, LeakyRelu, HardSigmoid, HardSwish, Clip) in ns per element at 1 and 2 threads; and what one
+ * onnx_parallel_for call costs on a 2-thread pool.
  *
- * usage: bench_kernels [sgemm] [--ms MILLISECONDS_PER_CASE]
+ * usage: bench_kernels [sgemm|depthwise|activations|pool] [--ms MILLISECONDS_PER_CASE]
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +15,8 @@
 
 #include "onnx/kernels/depthwise.h"
 #include "onnx/kernels/sgemm.h"
+#include "onnx/kernels/threadpool.h"
+#include "onnx/op.h"
 
 #ifdef KH_BENCH_OPENBLAS
 #include <cblas.h>
@@ -229,6 +234,147 @@ static void bench_depthwise(double budget_ms) {
     }
 }
 
+
+/* Elementwise activations through their operators on random signs (a
+ * branch per element mispredicts half the time): ns per element, 1 and 2
+ * threads. */
+typedef struct act_case {
+    const char *name, *op_type;
+    size_t numel;
+} act_case;
+
+typedef struct act_ctx {
+    const onnx_operator *op;
+    onnx_node node;
+    onnx_exec ex;
+} act_ctx;
+
+static void run_act(void *arg) {
+    act_ctx *a = arg;
+    kh_error err;
+    if (a->op->run(&a->node, &a->ex, &err)) {
+        fprintf(stderr, "%s: %s\n", a->node.op_type, err.message);
+        exit(1);
+    }
+}
+
+static const act_case act_cases[] = {
+    {"Relu 32x56x56", "Relu", 32 * 56 * 56},
+    {"Relu 16x208x208", "Relu", 16 * 208 * 208},
+    {"LeakyRelu 32x56x56", "LeakyRelu", 32 * 56 * 56},
+    {"LeakyRelu 16x208x208", "LeakyRelu", 16 * 208 * 208},
+    {"HardSigmoid 32x56x56", "HardSigmoid", 32 * 56 * 56},
+    {"HardSwish 32x56x56", "HardSwish", 32 * 56 * 56},
+    {"Clip 0..6 32x56x56", "Clip", 32 * 56 * 56},
+    {"Clip 0..6 16x208x208", "Clip", 16 * 208 * 208},
+};
+
+static void bench_activations(double budget_ms) {
+    printf("\n%-28s %10s %9s %9s   (ns per element, best)\n", "activation", "elements",
+           "1 thread", "2 threads");
+    onnx_threadpool *pool = NULL;
+    kh_error err;
+    if (onnx_threadpool_create(2, &pool, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    for (size_t ci = 0; ci < sizeof act_cases / sizeof act_cases[0]; ci++) {
+        const act_case *c = &act_cases[ci];
+        float *x = random_floats(c->numel), *y = random_floats(c->numel);
+        for (size_t i = 0; i < c->numel; i++) /* random signs, scale 0..10 */
+            x[i] = (float)((i * 2654435761u) >> 7 & 1023) / 51.2f - 10.0f;
+        float lo = 0.0f, hi = 6.0f;
+        onnx_tensor tx = {.name = "x", .dtype = ONNX_FLOAT, .rank = 1,
+                          .dims = {(int64_t)c->numel}, .numel = c->numel, .data = x},
+                    ty = {.name = "y"},
+                    tlo = {.name = "lo", .dtype = ONNX_FLOAT, .rank = 0, .numel = 1,
+                           .data = &lo, .flags = ONNX_TENSOR_CONST},
+                    thi = {.name = "hi", .dtype = ONNX_FLOAT, .rank = 0, .numel = 1,
+                           .data = &hi, .flags = ONNX_TENSOR_CONST};
+        onnx_tensor *ins[3] = {&tx, &tlo, &thi}, *outs[1] = {&ty};
+        act_ctx a = {.op = onnx_operator_find("", c->op_type)};
+        a.node = (onnx_node){.name = c->name, .op_type = c->op_type, .domain = "",
+                             .opset = 13, .inputs = ins,
+                             .n_inputs = strcmp(c->op_type, "Clip") ? 1 : 3,
+                             .outputs = outs, .n_outputs = 1, .op = a.op};
+        if (!a.op || a.op->reshape(&a.node, &err)) {
+            fprintf(stderr, "%s: cannot plan\n", c->name);
+            exit(1);
+        }
+        ty.data = y;
+        printf("%-28s %10zu", c->name, c->numel);
+        for (int threads = 1; threads <= 2; threads++) {
+            a.ex = (onnx_exec){.pool = threads > 1 ? pool : NULL, .threads = threads};
+            printf(" %9.2f", time_best(run_act, &a, budget_ms) * 1e6 / (double)c->numel);
+        }
+        printf("\n");
+        free(x);
+        free(y);
+    }
+    onnx_threadpool_destroy(pool);
+}
+
+/* What a parallel call costs: many short calls on a 2-thread pool (each
+ * chunk a few microseconds of work), median and mean per call; the mean
+ * shows the calls that waited for a descheduled worker. */
+typedef struct short_job {
+    const float *x;
+    size_t per_item;
+    volatile float sink[8];
+} short_job;
+
+static void short_items(void *arg, size_t begin, size_t end, int worker) {
+    short_job *j = arg;
+    float s = 0;
+    for (size_t i = begin * j->per_item; i < end * j->per_item; i++)
+        s += j->x[i];
+    j->sink[worker & 7] = s;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_pool(double budget_ms) {
+    enum { CALLS = 20000 };
+    printf("\n%-28s %10s %9s %9s %9s   (us per call, %d calls)\n", "parallel_for", "items",
+           "threads", "median", "mean", CALLS);
+    onnx_threadpool *pool = NULL;
+    kh_error err;
+    if (onnx_threadpool_create(2, &pool, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    static const struct {
+        const char *name;
+        size_t items, per_item;
+    } cases[] = {{"2 items x 4 us", 2, 16384}, {"16 items x 1 us", 16, 4096},
+                 {"2 items x 0.25 us", 2, 1024}};
+    double *times = malloc(CALLS * sizeof *times);
+    float *x = random_floats(16 * 16384);
+    (void)budget_ms;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            onnx_exec ex = {.pool = threads > 1 ? pool : NULL, .threads = threads};
+            short_job job = {.x = x, .per_item = cases[ci].per_item};
+            double sum = 0;
+            for (int k = 0; k < CALLS; k++) {
+                double t0 = now_ms();
+                onnx_parallel_for(&ex, cases[ci].items, short_items, &job);
+                times[k] = (now_ms() - t0) * 1000;
+                sum += times[k];
+            }
+            qsort(times, CALLS, sizeof *times, compare_doubles);
+            printf("%-28s %10zu %9d %9.2f %9.2f\n", cases[ci].name, cases[ci].items, threads,
+                   times[CALLS / 2], sum / CALLS);
+        }
+    }
+    free(x);
+    free(times);
+    onnx_threadpool_destroy(pool);
+}
+
 int main(int argc, char **argv) {
     double budget_ms = 200;
     const char *what = "all";
@@ -242,5 +388,9 @@ int main(int argc, char **argv) {
         bench_sgemm(budget_ms);
     if (!strcmp(what, "all") || !strcmp(what, "depthwise"))
         bench_depthwise(budget_ms);
+    if (!strcmp(what, "all") || !strcmp(what, "activations"))
+        bench_activations(budget_ms);
+    if (!strcmp(what, "all") || !strcmp(what, "pool"))
+        bench_pool(budget_ms);
     return 0;
 }
