@@ -43,7 +43,7 @@ fuzz: $(FUZZ_BUILD)/build.ninja
 	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-short:
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 test: deps build models
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

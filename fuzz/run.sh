@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets: fuzz/run.sh BUILD_DIR SECONDS
-# The model loader gets three quarters of the time, the .pb reader the rest.
+# Runs every target built in BUILD_DIR/fuzz; the model loader gets half the time.
 # Seeds are made here: small models and tensors from the ONNX backend test
 # data (libonnx-testdata) plus any corpus kept from earlier runs in
 # BUILD_DIR/fuzz-corpus. Exits non-zero on any finding; the input that
@@ -45,23 +45,42 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run() {
   local target=$1 time=$2 rc=0
   local log=$build/fuzz-$target.log
+  mkdir -p "$corpus/$target" "$seeds/$target"
   echo "fuzz: $target for ${time}s"
   "$build/fuzz/fuzz_$target" -max_total_time="$time" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$target-" \
     "$corpus/$target" "$seeds/$target" >"$log" 2>&1 || rc=$?
-  # Progress lines are noise; a finding prints its report at the end.
-  grep -Ev '^#[0-9]+' "$log" | tail -n 60
+  # Progress lines and the recommended dictionary are noise; a finding
+  # prints its report at the end of the log.
+  if [ "$rc" -ne 0 ]; then
+    grep -Ev '^#[0-9]+' "$log" | tail -n 60
+  else
+    grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log"
+  fi
   return "$rc"
 }
 
-model_time=$(( seconds * 3 / 4 ))
+# The model loader gets half of the time (it is the largest parser of
+# outside input); every other target built in $build/fuzz shares the rest.
+others=()
+for exe in "$build"/fuzz/fuzz_*; do
+  [ -x "$exe" ] || continue
+  name=${exe##*/fuzz_}
+  [ "$name" = model_load ] || others+=("$name")
+done
+model_time=$(( seconds / 2 ))
 [ "$model_time" -ge 1 ] || model_time=1
-tensor_time=$(( seconds - model_time ))
-[ "$tensor_time" -ge 1 ] || tensor_time=1
+other_time=1
+if [ ${#others[@]} -gt 0 ]; then
+  other_time=$(( (seconds - model_time) / ${#others[@]} ))
+  [ "$other_time" -ge 1 ] || other_time=1
+fi
 status=0
 run model_load "$model_time" || status=$?
-run tensorproto "$tensor_time" || status=$?
+for t in "${others[@]}"; do
+  run "$t" "$other_time" || status=$?
+done
 if [ "$status" -ne 0 ]; then
   echo "fuzz: FINDINGS (exit $status); inputs in $artifacts" >&2
   exit 1
