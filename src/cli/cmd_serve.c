@@ -76,6 +76,7 @@ typedef struct serve_app {
     kh_http_server *server;
     kh_inbox *inbox;
     kh_model_pool *tinyface, *pico, *classifiers;
+    kh_picture_cache *pictures;
     kh_detector_factory_options tinyface_opts, pico_opts;
     kh_classifier_factory_options classifier_opts;
     kh_face_detector_service tinyface_svc, pico_svc;
@@ -139,7 +140,8 @@ static void route(void *user, const kh_http_request *req,
 static void log_inbox_file(void *user, const char *file, bool ok,
                            const char *picture_id, const char *message) {
     (void)user;
-    kh_log_fields fields = {.service = "inbox", .picture_id = picture_id};
+    kh_log_fields fields = {.service = "inbox",
+                            .picture_id = picture_id[0] ? picture_id : NULL};
     if (ok)
         kh_log(KH_LOG_INFO, &fields, "%s taken, moved to done/", file);
     else
@@ -445,6 +447,12 @@ int cmd_serve(int argc, char **argv) {
         cli_error("%s", err.message);
         goto out;
     }
+    /* One decoded picture per delivery thread is plenty. */
+    if (kh_picture_cache_create((size_t)(2 * o.threads + 2), &app.pictures,
+                                &err) != KH_OK) {
+        cli_error("%s", err.message);
+        goto out;
+    }
     kh_event_sink sink = {.send = broker_sink_send, .user = &app};
     app.tinyface_svc = (kh_face_detector_service){
         .detector = "tinyface", .detectors = app.tinyface, .blobs = app.blobs,
@@ -452,8 +460,8 @@ int cmd_serve(int argc, char **argv) {
     app.pico_svc = (kh_face_detector_service){
         .detector = "pico", .detectors = app.pico, .blobs = app.blobs,
         .sink = sink, .source = "/khappy/face-detector/pico"};
-    app.extractor_svc = (kh_face_extractor_service){.blobs = app.blobs,
-                                                    .sink = sink};
+    app.extractor_svc = (kh_face_extractor_service){
+        .blobs = app.blobs, .cache = app.pictures, .sink = sink};
     app.emotion_svc = (kh_emotion_service){
         .classifiers = app.classifiers, .blobs = app.blobs, .sink = sink};
     app.report_svc = (kh_report_service){.store = app.store};
@@ -579,6 +587,7 @@ out:
     kh_model_pool_destroy(app.tinyface);
     kh_model_pool_destroy(app.pico);
     kh_model_pool_destroy(app.classifiers);
+    kh_picture_cache_destroy(app.pictures);
     kh_trigger_set_destroy(app.triggers);
     kh_blob_store_close(app.blobs);
     kh_store_close(app.store);

@@ -245,6 +245,7 @@ int cmd_service(int argc, char **argv) {
     kh_blob_store *blobs = NULL;
     kh_store *store = NULL;
     kh_model_pool *pool = NULL;
+    kh_picture_cache *pictures = NULL;
     kh_http_server *server = NULL;
     bool obs_started = false;
     char data_dir[PATH_MAX], models_dir[PATH_MAX], path[PATH_MAX + 16];
@@ -318,8 +319,13 @@ int cmd_service(int argc, char **argv) {
         app.handle = kh_face_detector_handle;
         app.service = &detector_svc;
     } else if (is_extractor) {
-        extractor_svc = (kh_face_extractor_service){.blobs = blobs,
-                                                    .sink = sink};
+        if (kh_picture_cache_create((size_t)(2 * threads), &pictures, &err) !=
+            KH_OK) {
+            cli_error("%s", err.message);
+            goto out;
+        }
+        extractor_svc = (kh_face_extractor_service){
+            .blobs = blobs, .cache = pictures, .sink = sink};
         app.handle = kh_face_extractor_handle;
         app.service = &extractor_svc;
     } else if (is_emotion) {
@@ -390,6 +396,7 @@ int cmd_service(int argc, char **argv) {
 out:
     kh_http_server_stop(server);
     kh_model_pool_destroy(pool);
+    kh_picture_cache_destroy(pictures);
     kh_store_close(store);
     kh_blob_store_close(blobs);
     kh_ce_overrides_free(&overrides);

@@ -116,7 +116,7 @@ static void take_file(kh_inbox *inbox, int dir_fd, const char *name) {
         kh_error_set(&err, KH_EIO, "cannot move to %s: %s", target,
                      strerror(errno));
     if (o->on_file)
-        o->on_file(o->report_user, name, rc == KH_OK, id,
+        o->on_file(o->report_user, name, rc == KH_OK, rc == KH_OK ? id : "",
                    rc == KH_OK ? "" : err.message);
 }
 

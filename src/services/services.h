@@ -149,11 +149,36 @@ typedef struct kh_face_detector_service {
 int kh_face_detector_handle(void *service, const kh_cloudevent *in,
                             kh_cloudevent *reply, kh_error *err);
 
+/* Decoded pictures kept for the next face of the same picture: decoding a
+ * photograph costs more than everything else the extractor does, and the
+ * faces of one picture arrive together. An entry is used only when the
+ * blob's bytes are the very bytes it was decoded from (compared in full),
+ * so a cache can never answer with another picture. Faces of a picture being
+ * decoded wait for it instead of decoding it again. Thread-safe. */
+typedef struct kh_picture_cache kh_picture_cache;
+/* capacity: decoded pictures kept (1..256). *out owned by the caller. */
+int kh_picture_cache_create(size_t capacity, kh_picture_cache **out,
+                            kh_error *err);
+void kh_picture_cache_destroy(kh_picture_cache *cache); /* NULL: no-op */
+
+/* The RGB decoding of `bytes` (a blob read under `key`), from the cache or
+ * decoded now (kh_image_decode, no DCT scaling) and kept. *picture stays
+ * valid until kh_picture_cache_release(cache, *handle); do not modify it.
+ * cache NULL: decodes into a fresh picture that release frees. */
+typedef struct kh_picture_cache_entry kh_picture_cache_entry;
+int kh_picture_cache_decode(kh_picture_cache *cache, const char *key,
+                            const void *bytes, size_t len,
+                            const kh_image **picture,
+                            kh_picture_cache_entry **handle, kh_error *err);
+void kh_picture_cache_release(kh_picture_cache *cache,
+                              kh_picture_cache_entry *handle);
+
 /* face-extractor: face.detected (element: face) -> face.cropped. The crop is
  * face-api's (kh_face_crop_of on the fully decoded picture), stored as PNG
  * under a key derived from (picture, detector, face index). */
 typedef struct kh_face_extractor_service {
     kh_blob_store *blobs;
+    kh_picture_cache *cache;    /* may be NULL: decode for every face */
     kh_event_sink sink;         /* for the reply of batched requests */
     const char *source;
 } kh_face_extractor_service;
@@ -220,7 +245,9 @@ void kh_ingest_content_id(const char *prefix, const void *bytes, size_t len,
  * size and modification time held still for one poll, ingests it (id from
  * name and content, so a file seen again after a crash is not stored twice)
  * and moves it to dir/done/ or dir/failed/. Reports each file through
- * on_file (called on the inbox thread; ok false with the message). */
+ * on_file (called on the inbox thread): ok with the picture id, or not ok
+ * with the message (picture_id ""). Failures of khappy itself (disk,
+ * database, a full broker) leave the file in place for the next poll. */
 typedef struct kh_inbox kh_inbox;
 typedef void (*kh_inbox_report_fn)(void *user, const char *file, bool ok,
                                    const char *picture_id,

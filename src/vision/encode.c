@@ -60,9 +60,17 @@ static int check_image(const kh_image *img, kh_error *err) {
 
 int kh_image_encode_png(const kh_image *img, uint8_t **out, size_t *out_len,
                         kh_error *err) {
+    return kh_image_encode_png_level(img, -1, out, out_len, err);
+}
+
+int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
+                              size_t *out_len, kh_error *err) {
     int rc = check_image(img, err);
     if (rc)
         return rc;
+    if (level < -1 || level > 9)
+        return kh_error_set(err, KH_EINVAL, "PNG: compression level %d is "
+                            "not -1..9", level);
     png_sink *sink = calloc(1, sizeof *sink);
     if (!sink)
         return kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
@@ -79,6 +87,8 @@ int kh_image_encode_png(const kh_image *img, uint8_t **out, size_t *out_len,
         goto done;
     }
     png_set_write_fn(png, sink, sink_write, sink_flush);
+    if (level >= 0)
+        png_set_compression_level(png, level);
     png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height,
                  8, img->channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,

@@ -100,6 +100,11 @@ int kh_resize_bilinear_chw(const kh_image *src, int canvas_w, int canvas_h,
  * *out receives a malloc'ed buffer owned by the caller (free()). */
 int kh_image_encode_png(const kh_image *img, uint8_t **out, size_t *out_len,
                         kh_error *err);
+/* The same with zlib's compression level 0..9 (-1: zlib's default, 6, what
+ * kh_image_encode_png uses). Level 1 is about 4x faster on photographs for
+ * files about 15% larger: for crops written on every face. */
+int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
+                              size_t *out_len, kh_error *err);
 int kh_image_encode_jpeg(const kh_image *img, int quality, uint8_t **out,
                          size_t *out_len, kh_error *err);
 /* Writes PNG when path ends in ".png" (any case), JPEG (quality 90)

@@ -151,6 +151,7 @@ typedef struct fixture {
     kh_blob_store *blobs;
     kh_store *store;
     kh_model_pool *detectors, *classifiers;
+    kh_picture_cache *pictures;
     capture_sink sink;
     kh_face_detector_service detector;
     kh_face_extractor_service extractor;
@@ -175,7 +176,8 @@ static int setup(void **state) {
                              &f->detectors, &err) != KH_OK ||
         kh_model_pool_create(2, fake_classifier_factory, NULL,
                              destroy_classifier, &f->classifiers,
-                             &err) != KH_OK)
+                             &err) != KH_OK ||
+        kh_picture_cache_create(2, &f->pictures, &err) != KH_OK)
         goto fail;
     pthread_mutex_init(&f->sink.lock, NULL);
     kh_event_sink sink = {.send = capture_send, .user = &f->sink};
@@ -183,8 +185,8 @@ static int setup(void **state) {
                                              .detectors = f->detectors,
                                              .blobs = f->blobs,
                                              .sink = sink};
-    f->extractor = (kh_face_extractor_service){.blobs = f->blobs,
-                                               .sink = sink};
+    f->extractor = (kh_face_extractor_service){
+        .blobs = f->blobs, .cache = f->pictures, .sink = sink};
     f->emotion = (kh_emotion_service){.classifiers = f->classifiers,
                                       .blobs = f->blobs, .sink = sink};
     f->report = (kh_report_service){.store = f->store};
@@ -203,6 +205,7 @@ static int teardown(void **state) {
     pthread_mutex_destroy(&f->sink.lock);
     kh_model_pool_destroy(f->detectors);
     kh_model_pool_destroy(f->classifiers);
+    kh_picture_cache_destroy(f->pictures);
     kh_store_close(f->store);
     kh_blob_store_close(f->blobs);
     char cmd[128];
@@ -987,6 +990,120 @@ static void model_pool_reuses_instances_up_to_its_bound(void **state) {
                      KH_EINVAL);
 }
 
+
+static void encode(const kh_image *img, uint8_t **png, size_t *len) {
+    kh_error err = {0};
+    assert_int_equal(kh_image_encode_png(img, png, len, &err), KH_OK);
+}
+
+static void picture_cache_serves_only_the_same_bytes(void **state) {
+    (void)state;
+    kh_error err = {0};
+    kh_picture_cache *cache = NULL;
+    assert_int_equal(kh_picture_cache_create(1, &cache, &err), KH_OK);
+    kh_image a, b;
+    make_picture(&a, 20, 10);
+    make_picture(&b, 20, 10);
+    b.pixels[0] ^= 0xff; /* same size, one pixel differs */
+    uint8_t *png_a = NULL, *png_b = NULL;
+    size_t len_a = 0, len_b = 0;
+    encode(&a, &png_a, &len_a);
+    encode(&b, &png_b, &len_b);
+
+    const kh_image *first = NULL, *again = NULL, *other = NULL, *third = NULL;
+    kh_picture_cache_entry *h1 = NULL, *h2 = NULL, *h3 = NULL, *h4 = NULL;
+    assert_int_equal(kh_picture_cache_decode(cache, "k", png_a, len_a, &first,
+                                             &h1, &err),
+                     KH_OK);
+    assert_memory_equal(first->pixels, a.pixels, 20 * 10 * 3);
+    /* Same key and bytes: the same decoding. */
+    assert_int_equal(kh_picture_cache_decode(cache, "k", png_a, len_a, &again,
+                                             &h2, &err),
+                     KH_OK);
+    assert_ptr_equal(first, again);
+    /* Same key, other bytes: never the cached picture. The only slot is in
+     * use, so this one is decoded for the caller alone. */
+    assert_int_equal(kh_picture_cache_decode(cache, "k", png_b, len_b, &other,
+                                             &h3, &err),
+                     KH_OK);
+    assert_ptr_not_equal(other, first);
+    assert_int_equal(other->pixels[0], b.pixels[0]);
+    kh_picture_cache_release(cache, h1);
+    kh_picture_cache_release(cache, h2);
+    kh_picture_cache_release(cache, h3);
+    /* Now the slot is idle: the other picture takes it. */
+    assert_int_equal(kh_picture_cache_decode(cache, "k", png_b, len_b, &third,
+                                             &h4, &err),
+                     KH_OK);
+    assert_memory_equal(third->pixels, b.pixels, 20 * 10 * 3);
+    kh_picture_cache_release(cache, h4);
+    /* Bytes that are no picture: an error, nothing kept. */
+    const kh_image *bad = NULL;
+    kh_picture_cache_entry *h5 = NULL;
+    assert_int_not_equal(kh_picture_cache_decode(cache, "bad", "nope", 4, &bad,
+                                                 &h5, &err),
+                         KH_OK);
+    /* No cache at all works too. */
+    assert_int_equal(kh_picture_cache_decode(NULL, "k", png_a, len_a, &bad,
+                                             &h5, &err),
+                     KH_OK);
+    assert_memory_equal(bad->pixels, a.pixels, 20 * 10 * 3);
+    kh_picture_cache_release(NULL, h5);
+    kh_picture_cache_destroy(cache);
+    kh_image_free(&a);
+    kh_image_free(&b);
+    free(png_a);
+    free(png_b);
+}
+
+typedef struct cache_worker {
+    kh_picture_cache *cache;
+    const uint8_t *png;
+    size_t len;
+    const uint8_t *expected;
+    int failures;
+} cache_worker;
+
+static void *cache_worker_main(void *arg) {
+    cache_worker *w = arg;
+    for (int i = 0; i < 50; i++) {
+        const kh_image *img = NULL;
+        kh_picture_cache_entry *h = NULL;
+        kh_error err = {0};
+        if (kh_picture_cache_decode(w->cache, "pictures/same", w->png, w->len,
+                                    &img, &h, &err) != KH_OK ||
+            memcmp(img->pixels, w->expected, 32 * 24 * 3) != 0)
+            w->failures++;
+        kh_picture_cache_release(w->cache, h);
+    }
+    return NULL;
+}
+
+static void picture_cache_is_shared_by_threads(void **state) {
+    (void)state;
+    kh_error err = {0};
+    kh_picture_cache *cache = NULL;
+    assert_int_equal(kh_picture_cache_create(2, &cache, &err), KH_OK);
+    kh_image img;
+    make_picture(&img, 32, 24);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    encode(&img, &png, &len);
+    cache_worker workers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (cache_worker){cache, png, len, img.pixels, 0};
+        pthread_create(&threads[i], NULL, cache_worker_main, &workers[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(workers[i].failures, 0);
+    }
+    kh_picture_cache_destroy(cache);
+    kh_image_free(&img);
+    free(png);
+}
+
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -1189,6 +1306,8 @@ int main(void) {
             ingest_queues_the_event_then_records_the_picture, setup,
             teardown),
         cmocka_unit_test(model_pool_reuses_instances_up_to_its_bound),
+        cmocka_unit_test(picture_cache_serves_only_the_same_bytes),
+        cmocka_unit_test(picture_cache_is_shared_by_threads),
         cmocka_unit_test_setup_teardown(inbox_takes_each_file_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
