@@ -6,7 +6,6 @@
  * whatever order they finish in. */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
@@ -20,7 +19,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "common/domain.h"
+#include "common/json_text.h"
+#include "common/text.h"
 #include "vision/classifier.h"
 #include "vision/detector.h"
 #include "vision/image.h"
@@ -186,68 +188,20 @@ typedef struct analysis {
     pthread_mutex_t lock;
 } analysis;
 
-static double clock_ms(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+static double now_ms(void) { return (double)kh_clock_mono_ns() / 1e6; }
 
 /* CPU time of this thread: on a busy machine it says what the work costs
- * when wall time says mostly how long others held the cores. */
-static double thread_cpu_ms(void) { return clock_ms(CLOCK_THREAD_CPUTIME_ID); }
-
-/* A growing string for the output of one picture. */
-typedef struct text {
-    char *data;
-    size_t len, cap;
-    int failed;
-} text;
-
-static void text_add(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void text_add(text *t, const char *fmt, ...) {
-    if (t->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->data ? t->data + t->len : NULL,
-                          t->data ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-            return;
-        }
-        if (t->data && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap <= t->len + (size_t)n)
-            cap *= 2;
-        char *grown = realloc(t->data, cap);
-        if (!grown) {
-            t->failed = 1;
-            return;
-        }
-        t->data = grown;
-        t->cap = cap;
-    }
+ * when wall time says mostly how long others held the cores. common/clock.h
+ * has no per-thread clock: this is the one place that needs it. */
+static double thread_cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void text_json_string(text *t, const char *s) {
-    text_add(t, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            text_add(t, "\\%c", *p);
-        else if (*p < 0x20)
-            text_add(t, "\\u%04x", *p);
-        else
-            text_add(t, "%c", *p);
-    }
-    text_add(t, "\"");
+/* A JSON string in the \u00xx spelling the output has always used. */
+static void json_string(kh_text *out, const char *s) {
+    kh_json_string(out, s, strlen(s), KH_JSON_UNICODE_ESCAPES);
 }
 
 typedef struct worker {
@@ -338,7 +292,7 @@ static int write_annotated(const analyze_options *o, const char *path,
     return kh_image_save(img, out, err);
 }
 
-static void analyze_one(worker *w, size_t index, text *out, int *failed) {
+static void analyze_one(worker *w, size_t index, kh_text *out, int *failed) {
     const analyze_options *o = w->job->opts;
     const char *path = w->job->pictures->items[index];
     kh_error err = {0};
@@ -374,20 +328,20 @@ static void analyze_one(worker *w, size_t index, text *out, int *failed) {
     if (rc) {
         *failed = 1;
         if (o->json) {
-            text_add(out, "{\"file\":");
-            text_json_string(out, path);
-            text_add(out, ",\"error\":");
-            text_json_string(out, err.message);
-            text_add(out, "}\n");
+            kh_text_puts(out, "{\"file\":");
+            json_string(out, path);
+            kh_text_puts(out, ",\"error\":");
+            json_string(out, err.message);
+            kh_text_puts(out, "}\n");
         } else {
-            text_add(out, "%s: error: %s\n", path, err.message);
+            kh_text_printf(out, "%s: error: %s\n", path, err.message);
         }
         goto done;
     }
     if (o->json) {
-        text_add(out, "{\"file\":");
-        text_json_string(out, path);
-        text_add(out,
+        kh_text_puts(out, "{\"file\":");
+        json_string(out, path);
+        kh_text_printf(out,
                  ",\"width\":%d,\"height\":%d,\"ms\":%.2f,\"cpu_ms\":%.2f,"
                  "\"decode_ms\":%.2f,"
                  "\"detect_ms\":%.2f,\"detect_cpu_ms\":%.2f,\"classify_ms\":%.2f,"
@@ -399,46 +353,46 @@ static void analyze_one(worker *w, size_t index, text *out, int *failed) {
                  w->detector->name);
         for (size_t i = 0; i < n; i++) {
             const kh_box *b = &faces[i].box;
-            text_add(out, "%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.4f",
+            kh_text_printf(out, "%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.4f",
                      i ? "," : "", b->x, b->y, b->w, b->h, faces[i].score);
             if (scores) {
-                text_add(out, ",\"emotions\":{");
+                kh_text_puts(out, ",\"emotions\":{");
                 int first = 1;
                 for (int e = 0; e < KH_EMOTION_COUNT; e++)
                     if (scores[i].present[e]) {
-                        text_add(out, "%s\"%s\":%.4f", first ? "" : ",",
+                        kh_text_printf(out, "%s\"%s\":%.4f", first ? "" : ",",
                                  kh_emotion_name((kh_emotion)e),
                                  scores[i].p[e]);
                         first = 0;
                     }
-                text_add(out, "}");
+                kh_text_puts(out, "}");
             }
-            text_add(out, "}");
+            kh_text_puts(out, "}");
         }
-        text_add(out, "]}\n");
+        kh_text_puts(out, "]}\n");
     } else {
-        text_add(out, "%s  %dx%d  %.1f ms  %zu face%s\n", path, orig_w, orig_h,
+        kh_text_printf(out, "%s  %dx%d  %.1f ms  %zu face%s\n", path, orig_w, orig_h,
                  t_done - t0, n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n; i++) {
             const kh_box *b = &faces[i].box;
-            text_add(out, "  %2zu  box %6.0f %6.0f %5.0fx%-5.0f  score %6.2f",
+            kh_text_printf(out, "  %2zu  box %6.0f %6.0f %5.0fx%-5.0f  score %6.2f",
                      i + 1, b->x, b->y, b->w, b->h, faces[i].score);
             kh_emotion top =
                 scores ? kh_emotion_top(&scores[i]) : KH_EMOTION_COUNT;
             if (top != KH_EMOTION_COUNT) {
-                text_add(out, "  %-9s %.2f  (", kh_emotion_name(top),
+                kh_text_printf(out, "  %-9s %.2f  (", kh_emotion_name(top),
                          scores[i].p[top]);
                 int first = 1;
                 for (int e = 0; e < KH_EMOTION_COUNT; e++)
                     if (scores[i].present[e] && e != (int)top) {
-                        text_add(out, "%s%s %.2f", first ? "" : ", ",
+                        kh_text_printf(out, "%s%s %.2f", first ? "" : ", ",
                                  kh_emotion_name((kh_emotion)e),
                                  scores[i].p[e]);
                         first = 0;
                     }
-                text_add(out, ")");
+                kh_text_puts(out, ")");
             }
-            text_add(out, "\n");
+            kh_text_puts(out, "\n");
         }
     }
 done:
@@ -471,6 +425,9 @@ static void flush_results(analysis *job) {
             FILE *stream = r->failed && !job->opts->json ? stderr : stdout;
             fputs(r->text, stream);
             fflush(stream);
+        } else {
+            cli_error("%s: out of memory for its result",
+                      job->pictures->items[job->shown]);
         }
         free(r->text);
         r->text = NULL;
@@ -489,14 +446,16 @@ static void *worker_main(void *arg) {
         pthread_mutex_unlock(&job->lock);
         if (index >= job->pictures->count)
             break;
-        text out = {0};
+        kh_text out = {0};
         int failed = 0;
         analyze_one(w, index, &out, &failed);
+        char *text = kh_text_take(&out, NULL); /* NULL: out of memory */
+        failed |= !text;
         pthread_mutex_lock(&job->lock);
-        job->results[index].text = out.data;
-        job->results[index].failed = failed || out.failed;
+        job->results[index].text = text;
+        job->results[index].failed = failed;
         job->results[index].done = 1;
-        if (failed || out.failed)
+        if (failed)
             job->failures++;
         flush_results(job);
         pthread_mutex_unlock(&job->lock);
