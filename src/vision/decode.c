@@ -15,9 +15,10 @@
 
 #include <jpeglib.h>
 #include <jerror.h>
-
-#include "vision/jpeg_failure.h"
 #include <png.h>
+
+#include "common/file.h"
+#include "vision/jpeg_failure.h"
 
 static uint64_t max_pixels_of(const kh_decode_options *opts) {
     return opts && opts->max_pixels ? opts->max_pixels
@@ -426,42 +427,27 @@ int kh_image_decode(const void *data, size_t len, const char *what,
 int kh_image_load(const char *path, const kh_decode_options *opts,
                   kh_image *img, float *scale_out, int *orig_w, int *orig_h,
                   kh_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kh_error_set(err, KH_EIO, "%s: cannot open", path);
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = KH_OK;
-    for (;;) {
-        if (len == cap) {
-            /* A compressed picture is far smaller than its pixels: the
-             * pixel limit bounds the file we are willing to read too. */
-            if (cap >= 4 * max_pixels_of(opts) + (1u << 20)) {
-                rc = kh_error_set(err, KH_ELIMIT, "%s: file too large", path);
-                goto done;
-            }
-            size_t new_cap = cap ? cap * 2 : 1u << 16;
-            uint8_t *grown = realloc(buf, new_cap);
-            if (!grown) {
-                rc = kh_error_set(err, KH_ENOMEM, "%s: out of memory", path);
-                goto done;
-            }
-            buf = grown;
-            cap = new_cap;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f))
-                rc = kh_error_set(err, KH_EIO, "%s: read error", path);
-            break;
-        }
+    /* A compressed picture is far smaller than its pixels: the pixel limit
+     * bounds the file we are willing to read too. */
+    const uint64_t max_pixels = max_pixels_of(opts);
+    const uint64_t max_bytes = max_pixels < (UINT64_MAX >> 3)
+                                   ? 4 * max_pixels + (1u << 20)
+                                   : UINT64_MAX;
+    uint8_t *bytes;
+    size_t len;
+    int rc = kh_file_read(path, max_bytes < SIZE_MAX ? (size_t)max_bytes
+                                                     : SIZE_MAX,
+                          &bytes, &len, err);
+    if (rc == KH_ENOTFOUND) {
+        /* image.h: one code for a file that cannot be read. */
+        rc = KH_EIO;
+        if (err)
+            err->code = KH_EIO;
     }
-    if (!rc)
-        rc = kh_image_decode(buf, len, path, opts, img, scale_out, orig_w,
-                             orig_h, err);
-done:
-    free(buf);
-    fclose(f);
+    if (rc)
+        return rc;
+    rc = kh_image_decode(bytes, len, path, opts, img, scale_out, orig_w,
+                         orig_h, err);
+    free(bytes);
     return rc;
 }

@@ -45,6 +45,10 @@ int kh_image_decode(const void *data, size_t len, const char *what,
                     const kh_decode_options *opts, kh_image *img,
                     float *scale_out, int *orig_w, int *orig_h,
                     kh_error *err);
+/* Reads the file at path and decodes it. The file may hold at most
+ * 4 * max_pixels + 1 MiB bytes, KH_ELIMIT beyond (4 bytes a pixel and a
+ * megabyte of metadata are more than any real picture holds). A file that
+ * cannot be read, a missing one included, is KH_EIO. */
 int kh_image_load(const char *path, const kh_decode_options *opts,
                   kh_image *img, float *scale_out, int *orig_w, int *orig_h,
                   kh_error *err);

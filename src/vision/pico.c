@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "vision/detector.h"
 
 #define PICO_MAX_DEPTH 16
@@ -128,36 +129,19 @@ int kh_pico_cascade_parse(const void *data, size_t len, const char *what,
 int kh_pico_cascade_load(const char *path, kh_pico_cascade **out,
                          kh_error *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kh_error_set(err, KH_EIO, "%s: cannot open", path);
-    int rc = KH_OK;
-    uint8_t *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        rc = kh_error_set(err, KH_EIO, "%s: cannot read", path);
-        goto done;
+    uint8_t *bytes;
+    size_t len;
+    int rc = kh_file_read(path, KH_PICO_CASCADE_MAX_BYTES, &bytes, &len, err);
+    if (rc == KH_ENOTFOUND) {
+        /* pico.h: one code for a file that cannot be read. */
+        rc = KH_EIO;
+        if (err)
+            err->code = KH_EIO;
     }
-    if (size > 64L << 20) {
-        rc = kh_error_set(err, KH_ELIMIT, "%s: %ld bytes is too large for a "
-                          "cascade", path, size);
-        goto done;
-    }
-    buf = malloc(size ? (size_t)size : 1);
-    if (!buf) {
-        rc = kh_error_set(err, KH_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = kh_error_set(err, KH_EIO, "%s: read error", path);
-        goto done;
-    }
-    rc = kh_pico_cascade_parse(buf, (size_t)size, path, out, err);
-done:
-    free(buf);
-    fclose(f);
+    if (rc)
+        return rc;
+    rc = kh_pico_cascade_parse(bytes, len, path, out, err);
+    free(bytes);
     return rc;
 }
 

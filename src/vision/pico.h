@@ -27,10 +27,17 @@
 
 typedef struct kh_pico_cascade kh_pico_cascade;
 
+/* Cascades are a few hundred kilobytes (facefinder: 234 KiB): a file of
+ * megabytes is not one. */
+#define KH_PICO_CASCADE_MAX_BYTES ((size_t)64 << 20)
+
 /* Parses and validates a cascade; `what` names it in messages. On success
  * *out is owned by the caller (kh_pico_cascade_destroy). */
 int kh_pico_cascade_parse(const void *data, size_t len, const char *what,
                           kh_pico_cascade **out, kh_error *err);
+/* Reads the file at path (at most KH_PICO_CASCADE_MAX_BYTES, else KH_ELIMIT)
+ * and parses it. A file that cannot be read, a missing one included, is
+ * KH_EIO. */
 int kh_pico_cascade_load(const char *path, kh_pico_cascade **out,
                          kh_error *err);
 void kh_pico_cascade_destroy(kh_pico_cascade *c); /* NULL is a no-op */

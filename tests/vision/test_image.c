@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jpeglib.h>
@@ -645,6 +646,69 @@ static void test_crop_pad_gray_and_resize(void **state) {
     assert_int_equal(kh_image_alloc(&img, 3, 3, 2, &err), KH_EINVAL);
 }
 
+/* ---- loading files ---------------------------------------------------------- */
+
+/* A file name under $TMPDIR (or /tmp) made unique by mkstemp; the file is
+ * created empty. */
+static void temp_path(char *out, size_t size, const char *tag) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, size, "%s/khappy-%s-XXXXXX", dir && *dir ? dir : "/tmp", tag);
+    int fd = mkstemp(out);
+    if (fd < 0)
+        fail_msg("mkstemp %s failed", out);
+    close(fd);
+}
+
+static void test_load_reads_file_and_refuses_missing_or_huge(void **state) {
+    (void)state;
+    kh_image img, back = {0};
+    kh_error err;
+    assert_int_equal(kh_image_alloc(&img, 8, 4, 3, &err), KH_OK);
+    for (int i = 0; i < 8 * 4 * 3; i++)
+        img.pixels[i] = (uint8_t)(i * 7);
+    char path[512];
+    temp_path(path, sizeof path, "load");
+    /* kh_image_save picks the format from the name; the loader by content. */
+    char png_path[520];
+    snprintf(png_path, sizeof png_path, "%s.png", path);
+    assert_int_equal(kh_image_save(&img, png_path, &err), KH_OK);
+    float scale = 0;
+    int w = 0, h = 0;
+    int rc = kh_image_load(png_path, NULL, &back, &scale, &w, &h, &err);
+    if (rc)
+        fail_msg("load %s: %s", png_path, err.message);
+    assert_int_equal(w, 8);
+    assert_int_equal(h, 4);
+    assert_true(scale == 1.0f);
+    assert_memory_equal(back.pixels, img.pixels, 8 * 4 * 3);
+    kh_image_free(&back);
+
+    /* Missing: KH_EIO (image.h), the path named. */
+    assert_int_equal(kh_image_load("/nonexistent/picture.jpg", NULL, &back,
+                                   NULL, NULL, NULL, &err),
+                     KH_EIO);
+    assert_int_equal(err.code, KH_EIO);
+    assert_non_null(strstr(err.message, "/nonexistent/picture.jpg"));
+
+    /* A limit of one pixel allows 4 bytes + 1 MiB of file: one byte more is
+     * refused before decoding. */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < 4 + (1u << 20) + 1; i++)
+        fputc(0, f);
+    assert_int_equal(fclose(f), 0);
+    kh_decode_options tiny = {.max_pixels = 1};
+    assert_int_equal(kh_image_load(path, &tiny, &back, NULL, NULL, NULL, &err),
+                     KH_ELIMIT);
+    if (!strstr(err.message, path) || !strstr(err.message, "limit"))
+        fail_msg("message '%s' does not name %s and its limit", err.message,
+                 path);
+    assert_null(back.pixels);
+    remove(png_path);
+    remove(path);
+    kh_image_free(&img);
+}
+
 /* ---- encoding and drawing ------------------------------------------------- */
 
 static void test_png_and_jpeg_encode_round_trip(void **state) {
@@ -726,6 +790,7 @@ int main(void) {
         cmocka_unit_test(test_resize_matches_hand_computed_tf_bilinear),
         cmocka_unit_test(test_resize_on_padded_canvas_and_planes),
         cmocka_unit_test(test_crop_pad_gray_and_resize),
+        cmocka_unit_test(test_load_reads_file_and_refuses_missing_or_huge),
         cmocka_unit_test(test_png_and_jpeg_encode_round_trip),
         cmocka_unit_test(test_draw_text_and_rect_clip),
     };
