@@ -10,32 +10,21 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "common/text.h"
 #include "vision/jpeg_failure.h"
 
 typedef struct png_sink {
-    uint8_t *data;
-    size_t len, cap;
-    int out_of_memory;
+    kh_text bytes; /* the PNG so far: binary, kh_text is only the growable
+                      buffer; the NUL it keeps after the end lies outside
+                      out_len */
     char message[256];
 } png_sink;
 
 static void sink_write(png_structp png, png_bytep bytes, size_t n) {
     png_sink *sink = png_get_io_ptr(png);
-    if (sink->cap - sink->len < n) {
-        size_t cap = sink->cap ? sink->cap : 1u << 16;
-        while (cap - sink->len < n)
-            cap *= 2;
-        uint8_t *grown = realloc(sink->data, cap);
-        if (!grown) {
-            sink->out_of_memory = 1;
-            png_error(png, "out of memory");
-            return;
-        }
-        sink->data = grown;
-        sink->cap = cap;
-    }
-    memcpy(sink->data + sink->len, bytes, n);
-    sink->len += n;
+    kh_text_append(&sink->bytes, bytes, n);
+    if (sink->bytes.failed)
+        png_error(png, "out of memory");
 }
 
 static void sink_flush(png_structp png) { (void)png; }
@@ -82,7 +71,7 @@ int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
-        rc = kh_error_set(err, sink->out_of_memory ? KH_ENOMEM : KH_EINTERNAL,
+        rc = kh_error_set(err, sink->bytes.failed ? KH_ENOMEM : KH_EINTERNAL,
                           "PNG: %s", sink->message);
         goto done;
     }
@@ -98,12 +87,12 @@ int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
     for (int y = 0; y < img->height; y++)
         png_write_row(png, img->pixels + y * row);
     png_write_end(png, NULL);
-    *out = sink->data;
-    *out_len = sink->len;
-    sink->data = NULL;
+    *out = (uint8_t *)kh_text_take(&sink->bytes, out_len);
+    if (!*out)
+        rc = kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
 done:
     png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
-    free(sink->data);
+    kh_text_free(&sink->bytes);
     free(sink);
     return rc;
 }
