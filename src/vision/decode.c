@@ -61,10 +61,14 @@ static uint32_t read_u32(const uint8_t *p, int big_endian) {
 
 int kh_exif_orientation(const uint8_t *app1, size_t len) {
     static const uint8_t exif_id[6] = {'E', 'x', 'i', 'f', 0, 0};
-    if (!app1 || len < 6 + 8 || memcmp(app1, exif_id, 6) != 0)
+    if (!app1 || len < 6 || memcmp(app1, exif_id, 6) != 0)
         return 1;
-    const uint8_t *tiff = app1 + 6;
-    size_t tiff_len = len - 6;
+    return kh_exif_tiff_orientation(app1 + 6, len - 6);
+}
+
+int kh_exif_tiff_orientation(const uint8_t *tiff, size_t tiff_len) {
+    if (!tiff || tiff_len < 8)
+        return 1;
     int big_endian;
     if (tiff[0] == 'I' && tiff[1] == 'I')
         big_endian = 0;
@@ -122,6 +126,22 @@ int kh_image_orient(kh_image *img, int orientation, kh_error *err) {
     kh_image_free(img);
     *img = out;
     return KH_OK;
+}
+
+/* Turns a decoded picture upright. orig_w x orig_h (either may be NULL)
+ * receive the stored width x height as seen upright. */
+static int orient_decoded(kh_image *img, int orientation, unsigned width,
+                          unsigned height, int *orig_w, int *orig_h,
+                          const char *what, kh_error *err) {
+    const int swaps = orientation >= 5;
+    if (orig_w)
+        *orig_w = (int)(swaps ? height : width);
+    if (orig_h)
+        *orig_h = (int)(swaps ? width : height);
+    int rc = kh_image_orient(img, orientation, err);
+    if (rc)
+        kh_error_prefix(err, "%s", what);
+    return rc;
 }
 
 /* ---- JPEG ---------------------------------------------------------------- */
@@ -260,19 +280,12 @@ static int decode_jpeg(const void *data, size_t len, const char *what,
     }
     jpeg_finish_decompress(cinfo);
 
-    if (orig_w)
-        *orig_w = (int)(orientation >= 5 ? cinfo->image_height
-                                         : cinfo->image_width);
-    if (orig_h)
-        *orig_h = (int)(orientation >= 5 ? cinfo->image_width
-                                         : cinfo->image_height);
     if (scale_out)
         *scale_out = (float)cinfo->image_width / (float)cinfo->output_width;
-    rc = kh_image_orient(&job->img, orientation, err);
-    if (rc) {
-        kh_error_prefix(err, "%s", what);
+    rc = orient_decoded(&job->img, orientation, cinfo->image_width,
+                        cinfo->image_height, orig_w, orig_h, what, err);
+    if (rc)
         goto done;
-    }
     *img = job->img;
     job->img.pixels = NULL;
 done:
@@ -313,6 +326,17 @@ static void png_read_memory(png_structp png, png_bytep out, size_t n) {
     }
     memcpy(out, job->data + job->pos, n);
     job->pos += n;
+}
+
+/* EXIF orientation from the eXIf chunk (PNG 1.2 extension, TIFF without
+ * JPEG's "Exif\0\0" prefix); 1 without one. libpng drops a malformed chunk
+ * with a warning, which png_warn keeps quiet. */
+static int png_orientation(png_structp png, png_infop info) {
+    png_uint_32 len = 0;
+    png_bytep exif = NULL;
+    if (!(png_get_eXIf_1(png, info, &len, &exif) & PNG_INFO_eXIf))
+        return 1;
+    return kh_exif_tiff_orientation(exif, len);
 }
 
 static int decode_png(const void *data, size_t len, const char *what,
@@ -384,13 +408,14 @@ static int decode_png(const void *data, size_t len, const char *what,
     for (png_uint_32 y = 0; y < height; y++)
         job->rows[y] = job->img.pixels + (size_t)y * width * channels;
     png_read_image(png, job->rows);
-    png_read_end(png, NULL);
+    /* Into info, not NULL: an eXIf chunk may also follow the pixels. */
+    png_read_end(png, info);
     if (scale_out)
         *scale_out = 1.0f;
-    if (orig_w)
-        *orig_w = (int)width;
-    if (orig_h)
-        *orig_h = (int)height;
+    rc = orient_decoded(&job->img, png_orientation(png, info), width, height,
+                        orig_w, orig_h, what, err);
+    if (rc)
+        goto done;
     *img = job->img;
     job->img.pixels = NULL;
 done:

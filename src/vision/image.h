@@ -31,11 +31,12 @@ typedef struct kh_decode_options {
                                 side; *scale_out says by how much */
 } kh_decode_options;
 
-/* Decodes JPEG or PNG (by content, not name) with EXIF orientation applied.
- * `what` names the source in messages (a file name). On success the caller
- * owns img->pixels (kh_image_free). scale_out (may be NULL) receives the
- * factor from decoded to original pixels (1 without DCT scaling); original
- * width/height go to orig_w/orig_h (may be NULL).
+/* Decodes JPEG or PNG (by content, not name) with EXIF orientation applied
+ * (a JPEG's APP1 segment, a PNG's eXIf chunk). `what` names the source in
+ * messages (a file name). On success the caller owns img->pixels
+ * (kh_image_free). scale_out (may be NULL) receives the factor from decoded
+ * to original pixels (1 without DCT scaling); the original width/height, as
+ * seen upright, go to orig_w/orig_h (may be NULL).
  *
  * JPEG: baseline and progressive; gray, YCbCr, RGB, CMYK and YCCK (Adobe
  * inverted CMYK recognised). A truncated file is an error, not a gray tail.
@@ -61,6 +62,9 @@ int kh_image_alloc(kh_image *img, int width, int height, int channels,
 /* EXIF orientation (1..8) from a JPEG APP1 payload ("Exif\0\0" + TIFF);
  * 1 when absent or unreadable. Exposed for tests. */
 int kh_exif_orientation(const uint8_t *app1, size_t len);
+/* The same from the TIFF structure alone ("II*\0" or "MM\0*" + IFDs), what
+ * a PNG eXIf chunk holds. */
+int kh_exif_tiff_orientation(const uint8_t *tiff, size_t len);
 
 /* Applies EXIF orientation 1..8 in place (reallocates when needed). */
 int kh_image_orient(kh_image *img, int orientation, kh_error *err);

@@ -457,6 +457,110 @@ static kh_image decode_ok(const uint8_t *data, size_t len, int channels) {
     return img;
 }
 
+/* A 32x16 RGB PNG of the four quadrant colours with an eXIf chunk holding
+ * tiff[0..tiff_len), written before the pixels or, as PNG allows, after
+ * them. */
+static uint8_t *make_png_with_exif(const uint8_t *tiff, size_t tiff_len,
+                                   int after_pixels, size_t *len) {
+    enum { W = 32, H = 16 };
+    static uint8_t pixels[H][W * 3];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            memcpy(&pixels[y][x * 3], quadrant_rgb[quadrant_of(x, y, W, H)],
+                   3);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_buffer b = {0};
+    png_set_write_fn(png, &b, png_buffer_write, png_buffer_flush);
+    png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (!after_pixels)
+        png_set_eXIf_1(png, info, (png_uint_32)tiff_len, (png_bytep)tiff);
+    png_write_info(png, info);
+    for (int y = 0; y < H; y++)
+        png_write_row(png, pixels[y]);
+    if (after_pixels)
+        png_set_eXIf_1(png, info, (png_uint_32)tiff_len, (png_bytep)tiff);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    *len = b.len;
+    return b.data;
+}
+
+/* Offset of the first chunk of that type, or -1. */
+static long chunk_offset(const uint8_t *png, size_t len, const char *type) {
+    for (size_t i = 8; i + 4 <= len; i++)
+        if (memcmp(png + i, type, 4) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void test_png_exif_orientation_before_and_after_pixels(void **state) {
+    (void)state;
+    for (int after = 0; after <= 1; after++)
+        for (int big_endian = 0; big_endian <= 1; big_endian++)
+            for (int o = 1; o <= 8; o++) {
+                uint8_t exif[64];
+                size_t exif_len = make_exif(exif, o, big_endian);
+                /* The chunk holds the TIFF structure, without "Exif\0\0". */
+                const uint8_t *tiff = exif + 6;
+                const size_t tiff_len = exif_len - 6;
+                assert_int_equal(kh_exif_tiff_orientation(tiff, tiff_len), o);
+                size_t len;
+                uint8_t *png = make_png_with_exif(tiff, tiff_len, after, &len);
+                long exif_at = chunk_offset(png, len, "eXIf");
+                long idat_at = chunk_offset(png, len, "IDAT");
+                if (exif_at < 0 || idat_at < 0 || (exif_at > idat_at) != after)
+                    fail_msg("eXIf at %ld, IDAT at %ld: want eXIf %s", exif_at,
+                             idat_at, after ? "after" : "before");
+                kh_image img;
+                int w = 0, h = 0;
+                kh_error err;
+                int rc = kh_image_decode(png, len, "exif.png", NULL, &img,
+                                         NULL, &w, &h, &err);
+                if (rc)
+                    fail_msg("orientation %d: %s", o, err.message);
+                const int turned = o >= 5;
+                assert_int_equal(img.width, turned ? 16 : 32);
+                assert_int_equal(img.height, turned ? 32 : 16);
+                assert_int_equal(w, img.width);
+                assert_int_equal(h, img.height);
+                const int xs[2] = {img.width / 4, img.width * 3 / 4};
+                const int ys[2] = {img.height / 4, img.height * 3 / 4};
+                for (int q = 0; q < 4; q++)
+                    expect_rgb_near(&img, xs[q % 2], ys[q / 2],
+                                    quadrant_rgb[oriented_quadrants[o][q]], 0);
+                kh_image_free(&img);
+                free(png);
+            }
+}
+
+static void test_png_malformed_exif_means_upright(void **state) {
+    (void)state;
+    uint8_t exif[64];
+    size_t exif_len = make_exif(exif, 6, 1);
+    uint8_t tiff[64];
+    memcpy(tiff, exif + 6, exif_len - 6);
+    tiff[0] = tiff[1] = 'X'; /* neither II nor MM: libpng drops the chunk */
+    size_t len;
+    uint8_t *png = make_png_with_exif(tiff, exif_len - 6, 0, &len);
+    kh_image img = decode_ok(png, len, 3);
+    assert_int_equal(img.width, 32);
+    assert_int_equal(img.height, 16);
+    expect_rgb_near(&img, 24, 4, quadrant_rgb[1], 0);
+    kh_image_free(&img);
+    free(png);
+    /* Well-formed byte order, orientation cut off: upright too. */
+    memcpy(tiff, exif + 6, exif_len - 6);
+    png = make_png_with_exif(tiff, 12, 0, &len);
+    img = decode_ok(png, len, 3);
+    assert_int_equal(img.width, 32);
+    expect_rgb_near(&img, 24, 4, quadrant_rgb[1], 0);
+    kh_image_free(&img);
+    free(png);
+}
+
 static void test_png_alpha_is_dropped(void **state) {
     (void)state;
     const uint8_t rgba[2 * 4] = {10, 20, 30, 0, 200, 100, 50, 255};
@@ -783,6 +887,8 @@ int main(void) {
         cmocka_unit_test(test_truncated_and_corrupt_jpeg),
         cmocka_unit_test(test_unknown_format_and_empty),
         cmocka_unit_test(test_pixel_limit_checked_from_header),
+        cmocka_unit_test(test_png_exif_orientation_before_and_after_pixels),
+        cmocka_unit_test(test_png_malformed_exif_means_upright),
         cmocka_unit_test(test_png_alpha_is_dropped),
         cmocka_unit_test(test_png_palette_with_transparency),
         cmocka_unit_test(test_png_16_bit_and_interlaced),
