@@ -5,11 +5,13 @@
  * shared counter; results are printed in the order the pictures were given,
  * whatever order they finish in. */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,14 @@ static void usage(FILE *out) {
             "  --annotate DIR    write each picture with boxes and top "
             "emotions\n"
             "  --crops DIR       write each face as a PNG\n"
+            "                    Files are named after the picture's path "
+            "below the\n"
+            "                    folder given (in/sub/c.jpg: sub_c.jpg, "
+            "sub_c_face1.png);\n"
+            "                    a name already given in this run gets -2, "
+            "-3, ...\n"
+            "                    A later run replaces files of the same "
+            "name.\n"
             "  --threads N       pictures analysed in parallel (default 1)\n"
             "  --max-pixels N    refuse larger pictures, checked before decoding\n"
             "                    (default 64000000)\n"
@@ -170,6 +180,103 @@ static int collect_dir(const char *root, path_list *out) {
     return rc ? -1 : 0;
 }
 
+/* ---- naming what --annotate and --crops write ---------------------------- */
+
+/* A picture's outputs are named after its path below the folder it was
+ * found in (its base name when given by itself), without the extension and
+ * with '/' written as '_': in/sub/c.JPG, walked from in, gives sub_c.jpg and
+ * sub_c_face1.png. A name taken earlier in the run gets -2, -3, ... (p.jpg
+ * then p.png: p, p-2), compared without ASCII case for case-insensitive
+ * file systems. Names are given in the order the pictures are listed,
+ * before any is analysed, so threads do not change them. */
+
+/* Longest name kept from a path, in bytes: NAME_MAX keeps room for
+ * "-<counter>" and "_face<n>.png". */
+#define OUTPUT_STEM_MAX 200
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The name before uniqueness, into out[OUTPUT_STEM_MAX + 1]. */
+static void output_stem(const char *relative, char *out) {
+    size_t n = strlen(relative);
+    const char *last = base_name(relative);
+    const char *dot = strrchr(last, '.');
+    if (dot && dot != last)
+        n = (size_t)(dot - relative);
+    if (n > OUTPUT_STEM_MAX) {
+        n = OUTPUT_STEM_MAX;
+        /* Cut before a character, not inside one (UTF-8). */
+        while (n > 0 && ((unsigned char)relative[n] & 0xC0) == 0x80)
+            n--;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = relative[i] == '/' ? '_' : relative[i];
+    out[n] = '\0';
+}
+
+/* Names given so far: open addressing over borrowed strings, never full
+ * (twice as many slots as pictures). */
+typedef struct name_set {
+    const char **slots; /* NULL: free */
+    size_t mask;
+} name_set;
+
+static size_t name_hash(const char *s) {
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint64_t)tolower((unsigned char)*s)) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The slot holding name (any case), or the free slot where it belongs. */
+static const char **name_slot(name_set *set, const char *name) {
+    size_t i = name_hash(name) & set->mask;
+    while (set->slots[i] && strcasecmp(set->slots[i], name) != 0)
+        i = (i + 1) & set->mask;
+    return &set->slots[i];
+}
+
+/* Adds to names one unique name for each of relatives (paths below their
+ * folders, in picture order). Returns 0, or -1 out of memory. */
+static int name_outputs(const path_list *relatives, path_list *names) {
+    size_t cap = 16;
+    while (cap < 2 * relatives->count)
+        cap *= 2;
+    name_set set = {calloc(cap, sizeof *set.slots), cap - 1};
+    if (!set.slots)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < relatives->count && !rc; i++) {
+        char stem[OUTPUT_STEM_MAX + 1], name[OUTPUT_STEM_MAX + 24];
+        output_stem(relatives->items[i], stem);
+        snprintf(name, sizeof name, "%s", stem);
+        const char **slot = name_slot(&set, name);
+        for (unsigned long k = 2; *slot; k++) {
+            snprintf(name, sizeof name, "%s-%lu", stem, k);
+            slot = name_slot(&set, name);
+        }
+        rc = path_list_add(names, name);
+        if (!rc)
+            *slot = names->items[names->count - 1];
+    }
+    free(set.slots);
+    return rc;
+}
+
+/* dir/name into out; an error rather than a cut path, which could name
+ * another picture's file. */
+static int output_path(char *out, size_t size, const char *dir,
+                       const char *name, kh_error *err) {
+    int n = snprintf(out, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size)
+        return kh_error_set(err, KH_ELIMIT, "%s/%s: path too long", dir,
+                            name);
+    return KH_OK;
+}
+
 /* ---- one picture ----------------------------------------------------------- */
 
 typedef struct picture_result {
@@ -180,6 +287,8 @@ typedef struct picture_result {
 typedef struct analysis {
     const analyze_options *opts;
     const path_list *pictures;
+    const path_list *output_names; /* of --annotate and --crops files, by
+                                      picture; empty without them */
     picture_result *results;
     size_t next;  /* next picture to take */
     size_t shown; /* pictures printed so far */
@@ -210,24 +319,9 @@ typedef struct worker {
     kh_classifier *classifier;
 } worker;
 
-static const char *base_name(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-/* "name" of "dir/name.jpg". */
-static void stem_of(const char *path, char *out, size_t size) {
-    snprintf(out, size, "%s", base_name(path));
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out)
-        *dot = '\0';
-}
-
-static int write_crops(const analyze_options *o, const char *path,
+static int write_crops(const analyze_options *o, const char *name,
                        const kh_image *img, float scale, const kh_face *faces,
                        size_t n, kh_error *err) {
-    char stem[NAME_MAX + 1];
-    stem_of(path, stem, sizeof stem);
     for (size_t i = 0; i < n; i++) {
         kh_box box = {faces[i].box.x / scale, faces[i].box.y / scale,
                       faces[i].box.w / scale, faces[i].box.h / scale};
@@ -238,10 +332,11 @@ static int write_crops(const analyze_options *o, const char *path,
         int rc = kh_image_crop(img, crop.x, crop.y, crop.w, crop.h, &face, err);
         if (rc)
             return rc;
-        char out[PATH_MAX];
-        snprintf(out, sizeof out, "%s/%s_face%zu.png", o->crops_dir, stem,
-                 i + 1);
-        rc = kh_image_save(&face, out, err);
+        char file[OUTPUT_STEM_MAX + 64], out[PATH_MAX];
+        snprintf(file, sizeof file, "%s_face%zu.png", name, i + 1);
+        rc = output_path(out, sizeof out, o->crops_dir, file, err);
+        if (!rc)
+            rc = kh_image_save(&face, out, err);
         kh_image_free(&face);
         if (rc)
             return rc;
@@ -256,7 +351,7 @@ static int to_pixel(float v) {
     return v < 1e8f ? (int)v : 100000000;
 }
 
-static int write_annotated(const analyze_options *o, const char *path,
+static int write_annotated(const analyze_options *o, const char *name,
                            kh_image *img, float scale, const kh_face *faces,
                            const kh_emotion_scores *scores, size_t n,
                            kh_error *err) {
@@ -286,10 +381,10 @@ static int write_annotated(const analyze_options *o, const char *path,
         kh_image_draw_text(img, x + text_scale, ty + text_scale, label,
                            text_scale, ink);
     }
-    char stem[NAME_MAX + 1], out[PATH_MAX];
-    stem_of(path, stem, sizeof stem);
-    snprintf(out, sizeof out, "%s/%s.jpg", o->annotate_dir, stem);
-    return kh_image_save(img, out, err);
+    char file[OUTPUT_STEM_MAX + 64], out[PATH_MAX];
+    snprintf(file, sizeof file, "%s.jpg", name);
+    int rc = output_path(out, sizeof out, o->annotate_dir, file, err);
+    return rc ? rc : kh_image_save(img, out, err);
 }
 
 static void analyze_one(worker *w, size_t index, kh_text *out, int *failed) {
@@ -320,10 +415,13 @@ static void analyze_one(worker *w, size_t index, kh_text *out, int *failed) {
                     : kh_error_set(&err, KH_ENOMEM, "out of memory");
     }
     const double t_done = now_ms(), cpu_done = thread_cpu_ms();
+    const char *name = o->crops_dir || o->annotate_dir
+                           ? w->job->output_names->items[index]
+                           : NULL;
     if (!rc && o->crops_dir)
-        rc = write_crops(o, path, &img, scale, faces, n, &err);
+        rc = write_crops(o, name, &img, scale, faces, n, &err);
     if (!rc && o->annotate_dir)
-        rc = write_annotated(o, path, &img, scale, faces, scores, n, &err);
+        rc = write_annotated(o, name, &img, scale, faces, scores, n, &err);
 
     if (rc) {
         *failed = 1;
@@ -603,18 +701,36 @@ int cmd_analyze(int argc, char **argv) {
         (o.crops_dir && make_dir(o.crops_dir)))
         return 2;
 
-    path_list pictures = {0};
-    int collect_failed = 0;
-    for (int i = optind; i < argc; i++) {
+    path_list pictures = {0}, output_names = {0};
+    path_list relatives = {0}; /* each picture's path below its folder */
+    const int writes_files = o.annotate_dir || o.crops_dir;
+    int collect_failed = 0, out_of_memory = 0;
+    for (int i = optind; i < argc && !out_of_memory; i++) {
+        const size_t first = pictures.count;
         struct stat st;
-        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+        int is_dir = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode);
+        if (is_dir) {
             if (collect_dir(argv[i], &pictures))
                 collect_failed = 1;
-        } else if (path_list_add(&pictures, argv[i])) {
-            cli_error("out of memory");
-            path_list_free(&pictures);
-            return 1;
+        } else {
+            out_of_memory = path_list_add(&pictures, argv[i]) != 0;
         }
+        /* collect_dir names pictures "<argv[i]>/<path below it>". */
+        for (size_t k = first; writes_files && k < pictures.count; k++) {
+            const char *path = pictures.items[k];
+            out_of_memory |= path_list_add(&relatives,
+                                           is_dir ? path + strlen(argv[i]) + 1
+                                                  : base_name(path)) != 0;
+        }
+    }
+    if (!out_of_memory && writes_files)
+        out_of_memory = name_outputs(&relatives, &output_names) != 0;
+    path_list_free(&relatives);
+    if (out_of_memory) {
+        cli_error("out of memory");
+        path_list_free(&pictures);
+        path_list_free(&output_names);
+        return 1;
     }
 
     size_t workers_n = (size_t)o.threads;
@@ -622,7 +738,8 @@ int cmd_analyze(int argc, char **argv) {
         workers_n = pictures.count ? pictures.count : 1;
     const int engine_threads = o.threads / (int)workers_n;
     worker *workers = calloc(workers_n, sizeof *workers);
-    analysis job = {.opts = &o, .pictures = &pictures};
+    analysis job = {.opts = &o, .pictures = &pictures,
+                    .output_names = &output_names};
     job.results = calloc(pictures.count ? pictures.count : 1,
                          sizeof *job.results);
     job.progress = !o.json && pictures.count > 1 && isatty(STDERR_FILENO);
@@ -664,5 +781,6 @@ done:
     free(workers);
     pthread_mutex_destroy(&job.lock);
     path_list_free(&pictures);
+    path_list_free(&output_names);
     return status;
 }
