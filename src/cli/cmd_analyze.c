@@ -387,6 +387,24 @@ static int write_annotated(const analyze_options *o, const char *name,
     return rc ? rc : kh_image_save(img, out, err);
 }
 
+/* The emotions present in s but `skip` (KH_EMOTION_COUNT: none), in
+ * kh_emotion order: "name":0.1234 pairs for JSON, "name 0.12" for the
+ * table. */
+static void list_emotions(kh_text *out, const kh_emotion_scores *s,
+                          kh_emotion skip, int json) {
+    const char *separator = "";
+    for (int e = 0; e < KH_EMOTION_COUNT; e++) {
+        if (!s->present[e] || e == (int)skip)
+            continue;
+        const char *name = kh_emotion_name((kh_emotion)e);
+        if (json)
+            kh_text_printf(out, "%s\"%s\":%.4f", separator, name, s->p[e]);
+        else
+            kh_text_printf(out, "%s%s %.2f", separator, name, s->p[e]);
+        separator = json ? "," : ", ";
+    }
+}
+
 static void analyze_one(worker *w, size_t index, kh_text *out, int *failed) {
     const analyze_options *o = w->job->opts;
     const char *path = w->job->pictures->items[index];
@@ -440,54 +458,42 @@ static void analyze_one(worker *w, size_t index, kh_text *out, int *failed) {
         kh_text_puts(out, "{\"file\":");
         json_string(out, path);
         kh_text_printf(out,
-                 ",\"width\":%d,\"height\":%d,\"ms\":%.2f,\"cpu_ms\":%.2f,"
-                 "\"decode_ms\":%.2f,"
-                 "\"detect_ms\":%.2f,\"detect_cpu_ms\":%.2f,\"classify_ms\":%.2f,"
-                 "\"detector\":\"%s\","
-                 "\"faces\":[",
-                 orig_w, orig_h, t_done - t0, cpu_done - cpu0, t_decoded - t0,
-                 t_detected - t_decoded, cpu_detected - cpu_decoded,
-                 t_done - t_detected,
-                 w->detector->name);
+                       ",\"width\":%d,\"height\":%d,\"ms\":%.2f,"
+                       "\"cpu_ms\":%.2f,\"decode_ms\":%.2f,\"detect_ms\":%.2f,"
+                       "\"detect_cpu_ms\":%.2f,\"classify_ms\":%.2f,"
+                       "\"detector\":\"%s\",\"faces\":[",
+                       orig_w, orig_h, t_done - t0, cpu_done - cpu0,
+                       t_decoded - t0, t_detected - t_decoded,
+                       cpu_detected - cpu_decoded, t_done - t_detected,
+                       w->detector->name);
         for (size_t i = 0; i < n; i++) {
             const kh_box *b = &faces[i].box;
-            kh_text_printf(out, "%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.4f",
-                     i ? "," : "", b->x, b->y, b->w, b->h, faces[i].score);
+            kh_text_printf(out,
+                           "%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.4f",
+                           i ? "," : "", b->x, b->y, b->w, b->h,
+                           faces[i].score);
             if (scores) {
                 kh_text_puts(out, ",\"emotions\":{");
-                int first = 1;
-                for (int e = 0; e < KH_EMOTION_COUNT; e++)
-                    if (scores[i].present[e]) {
-                        kh_text_printf(out, "%s\"%s\":%.4f", first ? "" : ",",
-                                 kh_emotion_name((kh_emotion)e),
-                                 scores[i].p[e]);
-                        first = 0;
-                    }
+                list_emotions(out, &scores[i], KH_EMOTION_COUNT, 1);
                 kh_text_puts(out, "}");
             }
             kh_text_puts(out, "}");
         }
         kh_text_puts(out, "]}\n");
     } else {
-        kh_text_printf(out, "%s  %dx%d  %.1f ms  %zu face%s\n", path, orig_w, orig_h,
-                 t_done - t0, n, n == 1 ? "" : "s");
+        kh_text_printf(out, "%s  %dx%d  %.1f ms  %zu face%s\n", path, orig_w,
+                       orig_h, t_done - t0, n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n; i++) {
             const kh_box *b = &faces[i].box;
-            kh_text_printf(out, "  %2zu  box %6.0f %6.0f %5.0fx%-5.0f  score %6.2f",
-                     i + 1, b->x, b->y, b->w, b->h, faces[i].score);
+            kh_text_printf(out,
+                           "  %2zu  box %6.0f %6.0f %5.0fx%-5.0f  score %6.2f",
+                           i + 1, b->x, b->y, b->w, b->h, faces[i].score);
             kh_emotion top =
                 scores ? kh_emotion_top(&scores[i]) : KH_EMOTION_COUNT;
             if (top != KH_EMOTION_COUNT) {
                 kh_text_printf(out, "  %-9s %.2f  (", kh_emotion_name(top),
-                         scores[i].p[top]);
-                int first = 1;
-                for (int e = 0; e < KH_EMOTION_COUNT; e++)
-                    if (scores[i].present[e] && e != (int)top) {
-                        kh_text_printf(out, "%s%s %.2f", first ? "" : ", ",
-                                 kh_emotion_name((kh_emotion)e),
-                                 scores[i].p[e]);
-                        first = 0;
-                    }
+                               scores[i].p[top]);
+                list_emotions(out, &scores[i], top, 0);
                 kh_text_puts(out, ")");
             }
             kh_text_puts(out, "\n");
