@@ -17,8 +17,9 @@
 #include <jerror.h>
 #include <png.h>
 
-#include "common/file.h"
 #include "vision/jpeg_failure.h"
+#include "vision/png_failure.h"
+#include "vision/read_file.h"
 
 static uint64_t max_pixels_of(const kh_decode_options *opts) {
     return opts && opts->max_pixels ? opts->max_pixels
@@ -302,21 +303,10 @@ typedef struct png_job {
     const char *what;
     const uint8_t *data;
     size_t len, pos;
-    char message[256];
+    kh_png_failure failure;
     kh_image img;
     png_bytep *rows;
 } png_job;
-
-static void png_fail(png_structp png, png_const_charp msg) {
-    png_job *job = png_get_error_ptr(png);
-    snprintf(job->message, sizeof job->message, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_warn(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg; /* library code never prints */
-}
 
 static void png_read_memory(png_structp png, png_bytep out, size_t n) {
     png_job *job = png_get_io_ptr(png);
@@ -330,7 +320,7 @@ static void png_read_memory(png_structp png, png_bytep out, size_t n) {
 
 /* EXIF orientation from the eXIf chunk (PNG 1.2 extension, TIFF without
  * JPEG's "Exif\0\0" prefix); 1 without one. libpng drops a malformed chunk
- * with a warning, which png_warn keeps quiet. */
+ * with a warning, which kh_png_warn keeps quiet. */
 static int png_orientation(png_structp png, png_infop info) {
     png_uint_32 len = 0;
     png_bytep exif = NULL;
@@ -350,7 +340,8 @@ static int decode_png(const void *data, size_t len, const char *what,
     job->data = data;
     job->len = len;
     png_structp png =
-        png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_fail, png_warn);
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, &job->failure,
+                               kh_png_fail, kh_png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     int rc = KH_OK;
     if (!png || !info) {
@@ -358,7 +349,8 @@ static int decode_png(const void *data, size_t len, const char *what,
         goto done;
     }
     if (setjmp(png_jmpbuf(png))) {
-        rc = kh_error_set(err, KH_EFORMAT, "%s: PNG: %s", what, job->message);
+        rc = kh_error_set(err, KH_EFORMAT, "%s: PNG: %s", what,
+                          job->failure.message);
         goto done;
     }
     png_set_read_fn(png, job, png_read_memory);
@@ -460,15 +452,9 @@ int kh_image_load(const char *path, const kh_decode_options *opts,
                                    : UINT64_MAX;
     uint8_t *bytes;
     size_t len;
-    int rc = kh_file_read(path, max_bytes < SIZE_MAX ? (size_t)max_bytes
-                                                     : SIZE_MAX,
-                          &bytes, &len, err);
-    if (rc == KH_ENOTFOUND) {
-        /* image.h: one code for a file that cannot be read. */
-        rc = KH_EIO;
-        if (err)
-            err->code = KH_EIO;
-    }
+    int rc = kh_vision_read_file(
+        path, max_bytes < SIZE_MAX ? (size_t)max_bytes : SIZE_MAX, &bytes,
+        &len, err);
     if (rc)
         return rc;
     rc = kh_image_decode(bytes, len, path, opts, img, scale_out, orig_w,

@@ -12,12 +12,13 @@
 
 #include "common/text.h"
 #include "vision/jpeg_failure.h"
+#include "vision/png_failure.h"
 
 typedef struct png_sink {
     kh_text bytes; /* the PNG so far: binary, kh_text is only the growable
                       buffer; the NUL it keeps after the end lies outside
                       out_len */
-    char message[256];
+    kh_png_failure failure;
 } png_sink;
 
 static void sink_write(png_structp png, png_bytep bytes, size_t n) {
@@ -28,17 +29,6 @@ static void sink_write(png_structp png, png_bytep bytes, size_t n) {
 }
 
 static void sink_flush(png_structp png) { (void)png; }
-
-static void encode_fail(png_structp png, png_const_charp msg) {
-    png_sink *sink = png_get_error_ptr(png);
-    snprintf(sink->message, sizeof sink->message, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void encode_warn(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
 
 static int check_image(const kh_image *img, kh_error *err) {
     if (!img || !img->pixels || img->width <= 0 || img->height <= 0 ||
@@ -63,8 +53,8 @@ int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
     png_sink *sink = calloc(1, sizeof *sink);
     if (!sink)
         return kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, sink,
-                                              encode_fail, encode_warn);
+    png_structp png = png_create_write_struct(
+        PNG_LIBPNG_VER_STRING, &sink->failure, kh_png_fail, kh_png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         rc = kh_error_set(err, KH_ENOMEM, "PNG: out of memory");
@@ -72,7 +62,7 @@ int kh_image_encode_png_level(const kh_image *img, int level, uint8_t **out,
     }
     if (setjmp(png_jmpbuf(png))) {
         rc = kh_error_set(err, sink->bytes.failed ? KH_ENOMEM : KH_EINTERNAL,
-                          "PNG: %s", sink->message);
+                          "PNG: %s", sink->failure.message);
         goto done;
     }
     png_set_write_fn(png, sink, sink_write, sink_flush);

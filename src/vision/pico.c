@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/file.h"
 #include "vision/detector.h"
+#include "vision/read_file.h"
 
 #define PICO_MAX_DEPTH 16
 #define PICO_HEADER_BYTES 16
@@ -131,13 +131,8 @@ int kh_pico_cascade_load(const char *path, kh_pico_cascade **out,
     *out = NULL;
     uint8_t *bytes;
     size_t len;
-    int rc = kh_file_read(path, KH_PICO_CASCADE_MAX_BYTES, &bytes, &len, err);
-    if (rc == KH_ENOTFOUND) {
-        /* pico.h: one code for a file that cannot be read. */
-        rc = KH_EIO;
-        if (err)
-            err->code = KH_EIO;
-    }
+    int rc = kh_vision_read_file(path, KH_PICO_CASCADE_MAX_BYTES, &bytes,
+                                 &len, err);
     if (rc)
         return rc;
     rc = kh_pico_cascade_parse(bytes, len, path, out, err);
