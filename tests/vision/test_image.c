@@ -154,6 +154,31 @@ static const int oriented_quadrants[9][4] = {
     {1, 3, 0, 2}, /* 8 turned 90 counter-clockwise */
 };
 
+/* Decodes a 32x16 picture of the four quadrant colours stored with EXIF
+ * orientation o and checks that it comes out upright: its size turned, the
+ * original size reported as seen upright, each quadrant's colour within
+ * tolerance. */
+static void expect_decoded_upright(const uint8_t *data, size_t len,
+                                   const char *what, int o, int tolerance) {
+    kh_image img;
+    int w = 0, h = 0;
+    kh_error err;
+    int rc = kh_image_decode(data, len, what, NULL, &img, NULL, &w, &h, &err);
+    if (rc)
+        fail_msg("orientation %d: %s", o, err.message);
+    const int turned = o >= 5;
+    assert_int_equal(img.width, turned ? 16 : 32);
+    assert_int_equal(img.height, turned ? 32 : 16);
+    assert_int_equal(w, img.width);
+    assert_int_equal(h, img.height);
+    const int xs[2] = {img.width / 4, img.width * 3 / 4};
+    const int ys[2] = {img.height / 4, img.height * 3 / 4};
+    for (int q = 0; q < 4; q++)
+        expect_rgb_near(&img, xs[q % 2], ys[q / 2],
+                        quadrant_rgb[oriented_quadrants[o][q]], tolerance);
+    kh_image_free(&img);
+}
+
 static void test_exif_orientation_all_eight(void **state) {
     (void)state;
     for (int big_endian = 0; big_endian <= 1; big_endian++)
@@ -164,24 +189,7 @@ static void test_exif_orientation_all_eight(void **state) {
             jpeg_spec spec = {32, 16, 3, JCS_UNKNOWN, 0, exif, exif_len};
             size_t len;
             uint8_t *jpeg = make_jpeg(&spec, &len);
-            kh_image img;
-            int w = 0, h = 0;
-            kh_error err;
-            int rc = kh_image_decode(jpeg, len, "exif.jpg", NULL, &img, NULL,
-                                     &w, &h, &err);
-            if (rc)
-                fail_msg("orientation %d: %s", o, err.message);
-            const int turned = o >= 5;
-            assert_int_equal(img.width, turned ? 16 : 32);
-            assert_int_equal(img.height, turned ? 32 : 16);
-            assert_int_equal(w, img.width);
-            assert_int_equal(h, img.height);
-            const int xs[2] = {img.width / 4, img.width * 3 / 4};
-            const int ys[2] = {img.height / 4, img.height * 3 / 4};
-            for (int q = 0; q < 4; q++)
-                expect_rgb_near(&img, xs[q % 2], ys[q / 2],
-                                quadrant_rgb[oriented_quadrants[o][q]], 8);
-            kh_image_free(&img);
+            expect_decoded_upright(jpeg, len, "exif.jpg", o, 8);
             free(jpeg);
         }
 }
@@ -514,24 +522,7 @@ static void test_png_exif_orientation_before_and_after_pixels(void **state) {
                 if (exif_at < 0 || idat_at < 0 || (exif_at > idat_at) != after)
                     fail_msg("eXIf at %ld, IDAT at %ld: want eXIf %s", exif_at,
                              idat_at, after ? "after" : "before");
-                kh_image img;
-                int w = 0, h = 0;
-                kh_error err;
-                int rc = kh_image_decode(png, len, "exif.png", NULL, &img,
-                                         NULL, &w, &h, &err);
-                if (rc)
-                    fail_msg("orientation %d: %s", o, err.message);
-                const int turned = o >= 5;
-                assert_int_equal(img.width, turned ? 16 : 32);
-                assert_int_equal(img.height, turned ? 32 : 16);
-                assert_int_equal(w, img.width);
-                assert_int_equal(h, img.height);
-                const int xs[2] = {img.width / 4, img.width * 3 / 4};
-                const int ys[2] = {img.height / 4, img.height * 3 / 4};
-                for (int q = 0; q < 4; q++)
-                    expect_rgb_near(&img, xs[q % 2], ys[q / 2],
-                                    quadrant_rgb[oriented_quadrants[o][q]], 0);
-                kh_image_free(&img);
+                expect_decoded_upright(png, len, "exif.png", o, 0);
                 free(png);
             }
 }
