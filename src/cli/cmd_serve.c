@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -91,10 +92,18 @@ typedef struct serve_app {
     kh_broker *broker;
 } serve_app;
 
+/* The broker, once kh_broker_start has returned it; NULL after 30 s (a
+ * start that failed after its delivery threads began: the delivery then
+ * fails and stays queued for the next start). */
 static kh_broker *known_broker(serve_app *app) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
     pthread_mutex_lock(&app->broker_lock);
-    while (!app->broker)
-        pthread_cond_wait(&app->broker_known, &app->broker_lock);
+    int rc = 0;
+    while (!app->broker && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&app->broker_known, &app->broker_lock,
+                                    &until);
     kh_broker *broker = app->broker;
     pthread_mutex_unlock(&app->broker_lock);
     return broker;
@@ -103,7 +112,10 @@ static kh_broker *known_broker(serve_app *app) {
 /* The services' sink and the ingest's: the broker's ingress, no HTTP. */
 static int broker_sink_send(void *user, const kh_cloudevent *event,
                             kh_error *err) {
-    return kh_broker_ingest(known_broker(user), event, err);
+    kh_broker *broker = known_broker(user);
+    if (!broker)
+        return kh_error_set(err, KH_ESTATE, "serve: the broker did not start");
+    return kh_broker_ingest(broker, event, err);
 }
 
 /* POST /api/pictures. */
