@@ -382,6 +382,15 @@ int cmd_serve(int argc, char **argv) {
     char data_dir[PATH_MAX], models_dir[PATH_MAX], triggers_dir[PATH_MAX];
     char path[PATH_MAX + 32];
 
+    /* Signals go to sigwait below, not to whichever thread runs: blocked
+     * before the first thread starts (the tracer's, the servers'), which
+     * inherit the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (kh_obs_init(&o.obs, &err) != KH_OK) {
         cli_error("%s", err.message);
         status = 2;
@@ -500,12 +509,6 @@ int cmd_serve(int argc, char **argv) {
          .function_user = &app.report_svc},
     };
 
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     snprintf(path, sizeof path, "%s/broker.db", data_dir);
     kh_broker_options broker_opts = {

@@ -50,8 +50,8 @@ static void usage(FILE *out) {
             "                    checkout or /usr/share/khappy/models)\n"
             "  --detector NAME   tinyface or pico (default $KHAPPY_DETECTOR,\n"
             "                    else tinyface)\n"
-            "  --threads N       requests handled at once, and model\n"
-            "                    instances (default 2)\n"
+            "  --threads N       model instances, that many events are\n"
+            "                    worked on at once (default 2)\n"
             "  --max-body BYTES  largest accepted event (default 16 MiB)\n"
             "%s"
             "K_CE_OVERRIDES='{\"extensions\":{\"name\":\"value\"}}' sets\n"
@@ -251,6 +251,15 @@ int cmd_service(int argc, char **argv) {
     char data_dir[PATH_MAX], models_dir[PATH_MAX], path[PATH_MAX + 16];
     service_app app = {.name = name, .overrides = &overrides};
 
+    /* Signals go to sigwait below, not to whichever thread runs: blocked
+     * before the first thread starts (the tracer's, the servers'), which
+     * inherit the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (kh_obs_init(&obs, &err) != KH_OK) {
         cli_error("%s", err.message);
         status = 2;
@@ -355,13 +364,6 @@ int cmd_service(int argc, char **argv) {
         app.service = &report_svc;
     }
 
-    /* Signals go to sigwait below, not to whichever thread runs. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     kh_http_server_options server_opts = {
         .bind_addr = bind,

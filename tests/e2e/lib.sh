@@ -3,6 +3,7 @@
 # everything on exit. Expects $khappy and $work to be set by the caller.
 
 e2e_pids=()
+declare -A e2e_names
 e2e_failures=0
 
 e2e_cleanup() {
@@ -29,6 +30,7 @@ start_listening() { # NAME COMMAND...
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
   started_pid=$!
   e2e_pids+=("$started_pid")
+  e2e_names[$started_pid]=$name
   started_url=""
   for _ in $(seq 1 300); do
     started_url=$(grep -o 'http://[^ ]*' "$work/$name.out" 2>/dev/null | head -n 1 || true)
@@ -47,10 +49,12 @@ start_listening() { # NAME COMMAND...
   case $started_url in */) ;; *) started_url=$started_url/ ;; esac
 }
 
-# Stops one process started above and forgets it.
+# Stops one process started above and forgets it; its exit status goes to
+# $stopped_status.
 stop_process() { # PID [SIGNAL]
   kill "-${2:-TERM}" "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  stopped_status=0
+  wait "$1" 2>/dev/null || stopped_status=$?
   local kept=() pid
   for pid in "${e2e_pids[@]}"; do [ "$pid" != "$1" ] && kept+=("$pid"); done
   e2e_pids=("${kept[@]}")

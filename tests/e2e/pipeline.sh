@@ -52,6 +52,7 @@ else
 fi
 canonical_results "$serve" >"$work/serve.rows"
 stop_process "$serve_pid"
+check "serve exits 0 on SIGTERM" 0 "$stopped_status"
 check "serve stops on SIGTERM" yes "$(grep -q 'stopped:' "$work/serve.err" && echo yes || echo no)"
 
 # ---- 2. the same services as separate processes -----------------------------
@@ -108,6 +109,11 @@ else
 fi
 faces=$(jq .faces.total <<<"$stats")
 check "each face stored once" 20 "$faces"
+for pid in "${e2e_pids[@]}"; do
+  [ "$pid" = "$proxy_pid" ] && continue
+  stop_process "$pid"
+  check "${e2e_names[$pid]} exits 0 on SIGTERM" 0 "$stopped_status"
+done
 stop_process "$proxy_pid"
 summary=$(grep 'flaky_proxy:' "$work/proxy.err" | tail -n 1)
 echo "     $summary"
