@@ -45,6 +45,8 @@ typedef struct manifest {
     char arg0[64];
     long container_port;
     bool emits_events;
+    char data_claim[64];    /* volume "data": persistentVolumeClaim.claimName */
+    char data_mount[128];   /* where the container mounts volume "data" */
     /* SinkBinding */
     char sink_kind[64];
     char sink_name[64];
@@ -148,6 +150,16 @@ static void read_manifests(const char *path) {
             copy_scalar(get(&doc, labels, "khappy.dev/emits-events"), emits,
                         sizeof emits);
             m->emits_events = strcmp(emits, "true") == 0;
+            yaml_node_t *volume =
+                item(&doc, at(&doc, root, "spec.template.spec.volumes"), 0);
+            copy_scalar(get(&doc, get(&doc, volume, "persistentVolumeClaim"),
+                            "claimName"),
+                        m->data_claim, sizeof m->data_claim);
+            copy_scalar(get(&doc,
+                            item(&doc, get(&doc, container, "volumeMounts"),
+                                 0),
+                            "mountPath"),
+                        m->data_mount, sizeof m->data_mount);
         }
         if (strcmp(m->kind, "SinkBinding") == 0) {
             copy_scalar(at(&doc, root, "spec.sink.ref.kind"), m->sink_kind,
@@ -222,6 +234,7 @@ static void kinds_api_versions_and_namespaces(void **state) {
         {"Trigger", "eventing.knative.dev/v1"},
         {"Service", "serving.knative.dev/v1"},
         {"SinkBinding", "sources.knative.dev/v1"},
+        {"PersistentVolumeClaim", "v1"},
     };
     assert_true(n_manifests >= 12);
     for (size_t i = 0; i < n_manifests; i++) {
@@ -269,6 +282,12 @@ static void every_service_is_defined_and_runnable(void **state) {
             fail_msg("%s:%d: %s runs `khappy service %s`, not a service",
                      m->file, m->line, m->name, m->arg0);
         assert_int_equal(m->container_port, 8080);
+        /* Pictures and crops travel as keys into one shared data folder. */
+        if (!find("PersistentVolumeClaim", m->data_claim, NAMESPACE))
+            fail_msg("%s:%d: %s mounts no defined PersistentVolumeClaim "
+                     "(claim '%s')",
+                     m->file, m->line, m->name, m->data_claim);
+        assert_string_equal(m->data_mount, "/var/lib/khappy");
     }
     /* Services that emit events get K_SINK from the SinkBinding. */
     const manifest *binding = NULL;
