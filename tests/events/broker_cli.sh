@@ -8,7 +8,8 @@ dir=$(mktemp -d /tmp/kh-broker-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "broker_cli: FAIL: $*" >&2; exit 1; }
 
-"$khappy" broker --help | grep -q -- '--subscriber NAME=URL' || fail "--help"
+help=$("$khappy" broker --help)
+grep -q -- '--subscriber NAME=URL' <<<"$help" || fail "--help"
 
 "$khappy" broker --port 0 2>"$dir/err"; rc=$?
 [ "$rc" -eq 2 ] || fail "missing --triggers/--data: expected exit 2, got $rc"

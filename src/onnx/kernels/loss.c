@@ -23,7 +23,7 @@ int onnx_loss_reduction_read(const onnx_node *n, onnx_loss_reduction *r,
 int onnx_loss_reshape(const onnx_node *n, const onnx_tensor *x,
                       const onnx_tensor *target, const onnx_tensor *weight,
                       onnx_tensor *out, kh_error *err) {
-    onnx_loss_reduction r;
+    onnx_loss_reduction r = ONNX_LOSS_NONE; /* set by the read below */
     int rc = onnx_loss_reduction_read(n, &r, err);
     if (rc)
         return rc;
@@ -60,7 +60,7 @@ int onnx_loss_compute(const onnx_node *n, const onnx_tensor *x,
                       const float *logp, const onnx_tensor *target,
                       const onnx_tensor *weight, onnx_tensor *out,
                       kh_error *err) {
-    onnx_loss_reduction r;
+    onnx_loss_reduction r = ONNX_LOSS_NONE; /* set by the read below */
     int rc = onnx_loss_reduction_read(n, &r, err);
     if (rc)
         return rc;
