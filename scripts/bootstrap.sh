@@ -12,7 +12,7 @@ packages=(
   libcurl4-openssl-dev libjansson-dev libyaml-dev libopenblas-dev
   # tests: unit test framework, ONNX conformance data, PostgreSQL server,
   # browser for the UI test, promtool, load tools
-  libcmocka-dev libonnx-testdata postgresql chromium prometheus wrk jq
+  libcmocka-dev libonnx-testdata postgresql chromium prometheus wrk jq curl
   # models are fetched with npm; the reference tools need node too
   nodejs npm
   ca-certificates fonts-dejavu-core
