@@ -75,3 +75,36 @@ void softmax_compute(const onnx_exec *ex, const float *x, float *y, size_t outer
     onnx_parallel_for(kernel_exec_for(ex, 5.0 * (double)(outer * inner * n), &serial), outer * inner,
                       softmax_lines, &job);
 }
+
+/* Before opset 13 the input is flattened to 2-D at 'axis' (default 1); from
+ * 13 on one axis (default -1) is normalised. */
+static int node_axis_split(const onnx_node *n, const onnx_tensor *x,
+                           size_t *outer, size_t *len, size_t *inner,
+                           kh_error *err) {
+    bool flatten = n->opset < 13;
+    return softmax_axis_split(x, onnx_attr_int(n, "axis", flatten ? 1 : -1),
+                              flatten, outer, len, inner, err);
+}
+
+int softmax_node_reshape(onnx_node *n, kh_error *err) {
+    const onnx_tensor *x = onnx_node_input(n, 0);
+    if (!x)
+        return kh_error_set(err, KH_EINVAL, "input is required");
+    if (x->dtype != ONNX_FLOAT)
+        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: only float is supported",
+                            onnx_dtype_name(x->dtype));
+    size_t outer, len, inner;
+    int rc = node_axis_split(n, x, &outer, &len, &inner, err);
+    if (rc)
+        return rc;
+    return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, x->rank, x->dims, err);
+}
+
+int softmax_node_run(onnx_node *n, const onnx_exec *ex, bool log, kh_error *err) {
+    const onnx_tensor *x = n->inputs[0];
+    size_t outer, len, inner;
+    int rc = node_axis_split(n, x, &outer, &len, &inner, err);
+    if (!rc && x->numel)
+        softmax_compute(ex, x->data, n->outputs[0]->data, outer, len, inner, log);
+    return rc;
+}

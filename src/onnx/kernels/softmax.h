@@ -20,4 +20,9 @@ int softmax_axis_split(const onnx_tensor *x, int64_t axis, bool flatten,
 void softmax_compute(const onnx_exec *ex, const float *x, float *y, size_t outer,
                  size_t n, size_t inner, bool log);
 
+/* The whole of the Softmax and LogSoftmax operators but for `log`: input
+ * checks, the opset-dependent axis, and the computation. */
+int softmax_node_reshape(onnx_node *n, kh_error *err);
+int softmax_node_run(onnx_node *n, const onnx_exec *ex, bool log, kh_error *err);
+
 #endif
