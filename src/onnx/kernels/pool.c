@@ -2,6 +2,7 @@
 #include "onnx/kernels/pool.h"
 
 #include <float.h>
+#include <stdlib.h>
 
 #include "onnx/kernels/sgemm.h"
 
@@ -344,4 +345,59 @@ void pool_max_2x2_row(const float *row0, const float *row1, size_t w, ptrdiff_t 
     }
 #endif
     max_2x2_row_scalar(row0, row1, w, pad_left, out, out_w, 0);
+}
+
+int pool_state_init(onnx_node *n, size_t state_size, kh_error *err) {
+    pool_state *st = calloc(1, state_size);
+    if (!st)
+        return kh_error_set(err, KH_ENOMEM, "out of memory");
+    n->state = st;
+    int rc = conv_window_read(n, &st->attrs, err);
+    if (rc)
+        return rc;
+    if (!st->attrs.kernel_count)
+        return kh_error_set(err, KH_EINVAL, "attribute 'kernel_shape' is required");
+    return KH_OK;
+}
+
+void pool_state_exit(onnx_node *n) {
+    free(n->state);
+    n->state = NULL;
+}
+
+int pool_input(onnx_node *n, bool int8_ok, const onnx_tensor **x, kh_error *err) {
+    *x = onnx_node_input(n, 0);
+    if (!*x)
+        return kh_error_set(err, KH_EINVAL, "input X is required");
+    onnx_dtype t = (*x)->dtype;
+    if (int8_ok && t != ONNX_FLOAT && t != ONNX_UINT8 && t != ONNX_INT8)
+        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: float, uint8 and int8 supported",
+                            onnx_dtype_name(t));
+    if (!int8_ok && t != ONNX_FLOAT)
+        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: only float is supported",
+                            onnx_dtype_name(t));
+    return KH_OK;
+}
+
+int pool_state_plan(pool_state *st, const onnx_tensor *x, int64_t *ydims, kh_error *err) {
+    int rc = pool_plan(&st->attrs, x, &st->window, ydims, err);
+    if (rc)
+        return rc;
+    st->planes = (size_t)(x->dims[0] * x->dims[1]);
+    st->in_plane = conv_in_size(&st->window.g);
+    st->out_plane = conv_out_size(&st->window.g);
+    return KH_OK;
+}
+
+int pool_global_reshape(onnx_node *n, kh_error *err) {
+    const onnx_tensor *x;
+    int rc = pool_input(n, false, &x, err);
+    if (rc)
+        return rc;
+    if (x->rank < 2)
+        return kh_error_set(err, KH_ESHAPE, "X has rank %d: at least 2 (N, C) expected", x->rank);
+    int64_t dims[ONNX_MAX_RANK];
+    for (int i = 0; i < x->rank; i++)
+        dims[i] = i < 2 ? x->dims[i] : 1;
+    return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, x->rank, dims, err);
 }

@@ -47,4 +47,33 @@ void pool_max_2x2_row(const float *row0, const float *row1, size_t w, ptrdiff_t 
  * x). KH_EINVAL / KH_ESHAPE / KH_EUNSUPPORTED with a message otherwise. */
 int pool_plan(const conv_window_attrs *attrs, const onnx_tensor *x,
               pool_window *w, int64_t *ydims, kh_error *err);
+
+/* What AveragePool and MaxPool keep between calls: the attributes read at
+ * init and the plan made at reshape. An operator's own state embeds it as
+ * its first member so pool_state_init can allocate the whole struct. */
+typedef struct pool_state {
+    conv_window_attrs attrs;
+    pool_window window;
+    size_t planes, in_plane, out_plane; /* N*C planes, elements per plane */
+} pool_state;
+
+/* Allocates a zeroed state of state_size bytes (a struct whose first member
+ * is a pool_state) into n->state, owned by the node and freed by
+ * pool_state_exit, then reads the window attributes; kernel_shape is
+ * required. KH_ENOMEM / KH_EINVAL with a message otherwise. */
+int pool_state_init(onnx_node *n, size_t state_size, kh_error *err);
+
+/* Frees n->state; for the operators' exit hook. */
+void pool_state_exit(onnx_node *n);
+
+/* Input X of a windowed pool: present, float, or also uint8/int8 when
+ * int8_ok. Sets *x; KH_EINVAL / KH_EUNSUPPORTED with a message otherwise. */
+int pool_input(onnx_node *n, bool int8_ok, const onnx_tensor **x, kh_error *err);
+
+/* pool_plan for st's attributes, then the plane counts and sizes. */
+int pool_state_plan(pool_state *st, const onnx_tensor *x, int64_t *ydims, kh_error *err);
+
+/* Reshape of GlobalAveragePool and GlobalMaxPool: float X [N, C, D1...]
+ * gives Y [N, C, 1, ...]. */
+int pool_global_reshape(onnx_node *n, kh_error *err);
 #endif

@@ -1,28 +1,19 @@
 /* AveragePool (opset 1+): 1-D to 3-D average pooling with pads / auto_pad,
  * strides, count_include_pad (7+), ceil_mode (10+), dilations (19+). */
-#include <stdlib.h>
-
 #include "onnx/kernels/pool.h"
 #include "onnx/kernels/slots.h"
 #include "onnx/op.h"
 
 typedef struct averagepool_state {
-    conv_window_attrs attrs;
+    pool_state pool; /* first: allocated by pool_state_init */
     bool count_include_pad;
-    pool_window window;
-    size_t planes, in_plane, out_plane;
 } averagepool_state;
 
 static int averagepool_init(onnx_node *n, kh_error *err) {
-    averagepool_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return kh_error_set(err, KH_ENOMEM, "out of memory");
-    n->state = st;
-    int rc = conv_window_read(n, &st->attrs, err);
+    int rc = pool_state_init(n, sizeof(averagepool_state), err);
     if (rc)
         return rc;
-    if (!st->attrs.kernel_count)
-        return kh_error_set(err, KH_EINVAL, "attribute 'kernel_shape' is required");
+    averagepool_state *st = n->state;
     int64_t cip = onnx_attr_int(n, "count_include_pad", 0);
     if (cip != 0 && cip != 1)
         return kh_error_set(err, KH_EINVAL, "count_include_pad must be 0 or 1, got %lld",
@@ -31,27 +22,17 @@ static int averagepool_init(onnx_node *n, kh_error *err) {
     return KH_OK;
 }
 
-static void averagepool_exit(onnx_node *n) {
-    free(n->state);
-    n->state = NULL;
-}
-
 static int averagepool_reshape(onnx_node *n, kh_error *err) {
     averagepool_state *st = n->state;
-    const onnx_tensor *x = onnx_node_input(n, 0);
-    if (!x)
-        return kh_error_set(err, KH_EINVAL, "input X is required");
-    if (x->dtype != ONNX_FLOAT)
-        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: only float is supported",
-                            onnx_dtype_name(x->dtype));
-    int64_t ydims[ONNX_MAX_RANK];
-    int rc = pool_plan(&st->attrs, x, &st->window, ydims, err);
+    const onnx_tensor *x;
+    int rc = pool_input(n, false, &x, err);
     if (rc)
         return rc;
-    st->window.count_include_pad = st->count_include_pad;
-    st->planes = (size_t)(x->dims[0] * x->dims[1]);
-    st->in_plane = conv_in_size(&st->window.g);
-    st->out_plane = conv_out_size(&st->window.g);
+    int64_t ydims[ONNX_MAX_RANK];
+    rc = pool_state_plan(&st->pool, x, ydims, err);
+    if (rc)
+        return rc;
+    st->pool.window.count_include_pad = st->count_include_pad;
     return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, x->rank, ydims, err);
 }
 
@@ -64,7 +45,7 @@ typedef struct averagepool_job {
 static void averagepool_planes(void *arg, size_t begin, size_t end, int worker) {
     (void)worker;
     const averagepool_job *job = arg;
-    const averagepool_state *st = job->st;
+    const pool_state *st = &job->st->pool;
     for (size_t p = begin; p < end; p++)
         pool_avg_plane(&st->window, job->x + p * st->in_plane, job->y + p * st->out_plane);
 }
@@ -74,9 +55,9 @@ static int averagepool_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     const averagepool_state *st = n->state;
     averagepool_job job = {st, n->inputs[0]->data, n->outputs[0]->data};
     onnx_exec serial;
-    double est_ns = 0.3 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->window.g);
+    double est_ns = 0.3 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->pool.window.g);
     if (n->outputs[0]->numel)
-        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->planes, averagepool_planes, &job);
+        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->pool.planes, averagepool_planes, &job);
     return KH_OK;
 }
 
@@ -86,5 +67,5 @@ const onnx_operator onnx_op_AveragePool = {
     .init = averagepool_init,
     .reshape = averagepool_reshape,
     .run = averagepool_run,
-    .exit = averagepool_exit,
+    .exit = pool_state_exit,
 };

@@ -1,21 +1,7 @@
 /* GlobalAveragePool (opset 1+): the average of each channel over every spatial
  * axis of X [N, C, D1...]; Y is [N, C, 1, ...]. */
+#include "onnx/kernels/pool.h"
 #include "onnx/op.h"
-
-static int globalaveragepool_reshape(onnx_node *n, kh_error *err) {
-    const onnx_tensor *x = onnx_node_input(n, 0);
-    if (!x)
-        return kh_error_set(err, KH_EINVAL, "input X is required");
-    if (x->dtype != ONNX_FLOAT)
-        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: only float is supported",
-                            onnx_dtype_name(x->dtype));
-    if (x->rank < 2)
-        return kh_error_set(err, KH_ESHAPE, "X has rank %d: at least 2 (N, C) expected", x->rank);
-    int64_t dims[ONNX_MAX_RANK];
-    for (int i = 0; i < x->rank; i++)
-        dims[i] = i < 2 ? x->dims[i] : 1;
-    return onnx_tensor_reshape(n->outputs[0], ONNX_FLOAT, x->rank, dims, err);
-}
 
 typedef struct globalaveragepool_job {
     const float *x;
@@ -54,6 +40,6 @@ static int globalaveragepool_run(onnx_node *n, const onnx_exec *ex, kh_error *er
 const onnx_operator onnx_op_GlobalAveragePool = {
     .op_type = "GlobalAveragePool",
     .min_opset = 1,
-    .reshape = globalaveragepool_reshape,
+    .reshape = pool_global_reshape,
     .run = globalaveragepool_run,
 };

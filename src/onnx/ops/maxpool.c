@@ -2,29 +2,20 @@
  * strides, dilations (10+), ceil_mode (10+), storage_order and the optional
  * Indices output (flat positions in X, int64). float, uint8 and int8 (12+)
  * inputs; Indices only for float. */
-#include <stdlib.h>
-
 #include "onnx/kernels/pool.h"
 #include "onnx/kernels/slots.h"
 #include "onnx/op.h"
 
 typedef struct maxpool_state {
-    conv_window_attrs attrs;
+    pool_state pool; /* first: allocated by pool_state_init */
     bool column_major;
-    pool_window window;
-    size_t planes, in_plane, out_plane;
 } maxpool_state;
 
 static int maxpool_init(onnx_node *n, kh_error *err) {
-    maxpool_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return kh_error_set(err, KH_ENOMEM, "out of memory");
-    n->state = st;
-    int rc = conv_window_read(n, &st->attrs, err);
+    int rc = pool_state_init(n, sizeof(maxpool_state), err);
     if (rc)
         return rc;
-    if (!st->attrs.kernel_count)
-        return kh_error_set(err, KH_EINVAL, "attribute 'kernel_shape' is required");
+    maxpool_state *st = n->state;
     int64_t order = onnx_attr_int(n, "storage_order", 0);
     if (order != 0 && order != 1)
         return kh_error_set(err, KH_EINVAL, "storage_order must be 0 or 1, got %lld",
@@ -33,30 +24,20 @@ static int maxpool_init(onnx_node *n, kh_error *err) {
     return KH_OK;
 }
 
-static void maxpool_exit(onnx_node *n) {
-    free(n->state);
-    n->state = NULL;
-}
-
 static int maxpool_reshape(onnx_node *n, kh_error *err) {
     maxpool_state *st = n->state;
-    const onnx_tensor *x = onnx_node_input(n, 0);
-    if (!x)
-        return kh_error_set(err, KH_EINVAL, "input X is required");
-    if (x->dtype != ONNX_FLOAT && x->dtype != ONNX_UINT8 && x->dtype != ONNX_INT8)
-        return kh_error_set(err, KH_EUNSUPPORTED, "%s input: float, uint8 and int8 supported",
-                            onnx_dtype_name(x->dtype));
+    const onnx_tensor *x;
+    int rc = pool_input(n, true, &x, err);
+    if (rc)
+        return rc;
     onnx_tensor *indices = onnx_node_output(n, 1);
     if (indices && x->dtype != ONNX_FLOAT)
         return kh_error_set(err, KH_EUNSUPPORTED, "Indices output with %s input: only float",
                             onnx_dtype_name(x->dtype));
     int64_t ydims[ONNX_MAX_RANK];
-    int rc = pool_plan(&st->attrs, x, &st->window, ydims, err);
+    rc = pool_state_plan(&st->pool, x, ydims, err);
     if (rc)
         return rc;
-    st->planes = (size_t)(x->dims[0] * x->dims[1]);
-    st->in_plane = conv_in_size(&st->window.g);
-    st->out_plane = conv_out_size(&st->window.g);
     rc = onnx_tensor_reshape(n->outputs[0], x->dtype, x->rank, ydims, err);
     if (!rc && indices)
         rc = onnx_tensor_reshape(indices, ONNX_INT64, x->rank, ydims, err);
@@ -74,7 +55,7 @@ typedef struct maxpool_job {
 static void maxpool_planes(void *arg, size_t begin, size_t end, int worker) {
     (void)worker;
     const maxpool_job *job = arg;
-    const maxpool_state *st = job->st;
+    const pool_state *st = &job->st->pool;
     for (size_t p = begin; p < end; p++) {
         switch (job->dtype) {
         case ONNX_UINT8:
@@ -89,7 +70,7 @@ static void maxpool_planes(void *arg, size_t begin, size_t end, int worker) {
             pool_max_plane(&st->window, (const float *)job->x + p * st->in_plane,
                            (float *)job->y + p * st->out_plane,
                            job->indices ? job->indices + p * st->out_plane : NULL,
-                           (int64_t)(p * st->in_plane), st->column_major);
+                           (int64_t)(p * st->in_plane), job->st->column_major);
             break;
         }
     }
@@ -102,9 +83,9 @@ static int maxpool_run(onnx_node *n, const onnx_exec *ex, kh_error *err) {
     maxpool_job job = {st, n->inputs[0]->data, n->outputs[0]->data,
                        indices ? indices->data : NULL, n->inputs[0]->dtype};
     onnx_exec serial;
-    double est_ns = 0.2 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->window.g);
+    double est_ns = 0.2 * (double)n->outputs[0]->numel * (double)conv_kernel_size(&st->pool.window.g);
     if (n->outputs[0]->numel)
-        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->planes, maxpool_planes, &job);
+        kernel_parallel_slots(kernel_exec_for(ex, est_ns, &serial), st->pool.planes, maxpool_planes, &job);
     return KH_OK;
 }
 
@@ -114,5 +95,5 @@ const onnx_operator onnx_op_MaxPool = {
     .init = maxpool_init,
     .reshape = maxpool_reshape,
     .run = maxpool_run,
-    .exit = maxpool_exit,
+    .exit = pool_state_exit,
 };
