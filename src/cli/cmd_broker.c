@@ -78,16 +78,6 @@ static void log_record(void *user, const kh_broker_record *r) {
     pthread_mutex_unlock(&log_lock);
 }
 
-static bool parse_int(const char *text, long min, long max, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || errno == ERANGE || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 typedef struct subscriber_list {
     kh_broker_subscriber items[MAX_SUBSCRIBERS];
     char *owned[MAX_SUBSCRIBERS];
@@ -177,7 +167,7 @@ int cmd_broker(int argc, char **argv) {
         }
         i++;
         if (strcmp(opt, "--port") == 0) {
-            if (!parse_int(value, 0, 65535, &port)) {
+            if (!cli_parse_long(value, 0, 65535, &port)) {
                 cli_error("--port: '%s' is not a port number", value);
                 goto out;
             }
@@ -195,17 +185,17 @@ int cmd_broker(int argc, char **argv) {
         } else if (strcmp(opt, "--namespace") == 0) {
             namespace_name = value;
         } else if (strcmp(opt, "--workers") == 0) {
-            if (!parse_int(value, 1, 256, &workers)) {
+            if (!cli_parse_long(value, 1, 256, &workers)) {
                 cli_error("--workers: 1..256, got '%s'", value);
                 goto out;
             }
         } else if (strcmp(opt, "--http-threads") == 0) {
-            if (!parse_int(value, 1, 256, &http_threads)) {
+            if (!cli_parse_long(value, 1, 256, &http_threads)) {
                 cli_error("--http-threads: 1..256, got '%s'", value);
                 goto out;
             }
         } else if (strcmp(opt, "--max-body") == 0) {
-            if (!parse_int(value, 1024, 1L << 30, &max_body)) {
+            if (!cli_parse_long(value, 1024, 1L << 30, &max_body)) {
                 cli_error("--max-body: 1024..1073741824 bytes, got '%s'",
                           value);
                 goto out;
@@ -266,11 +256,7 @@ int cmd_broker(int argc, char **argv) {
 
     /* Signals go to sigwait below, not to whichever thread runs. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop_signals);
 
     kh_broker_options opts = {
         .store_path = store_path,

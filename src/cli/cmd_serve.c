@@ -160,16 +160,6 @@ static void log_inbox_file(void *user, const char *file, bool ok,
         kh_log(KH_LOG_WARN, &fields, "%s moved to failed/: %s", file, message);
 }
 
-static bool parse_long(const char *text, long min, long max, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || errno == ERANGE || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int make_dirs(const char *dir) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
@@ -307,7 +297,7 @@ static int parse_options(int argc, char **argv, serve_options *o) {
         }
         i++;
         if (strcmp(opt, "--port") == 0) {
-            if (!parse_long(value, 0, 65535, &o->port)) {
+            if (!cli_parse_long(value, 0, 65535, &o->port)) {
                 cli_error("--port: '%s' is not a port number", value);
                 return -1;
             }
@@ -324,12 +314,12 @@ static int parse_options(int argc, char **argv, serve_options *o) {
         } else if (strcmp(opt, "--inbox") == 0) {
             o->inbox = value;
         } else if (strcmp(opt, "--threads") == 0) {
-            if (!parse_long(value, 1, 64, &o->threads)) {
+            if (!cli_parse_long(value, 1, 64, &o->threads)) {
                 cli_error("--threads: 1..64, got '%s'", value);
                 return -1;
             }
         } else if (strcmp(opt, "--max-body") == 0) {
-            if (!parse_long(value, 1024, 1L << 30, &o->max_body)) {
+            if (!cli_parse_long(value, 1024, 1L << 30, &o->max_body)) {
                 cli_error("--max-body: 1024..1073741824 bytes, got '%s'",
                           value);
                 return -1;
@@ -386,11 +376,7 @@ int cmd_serve(int argc, char **argv) {
      * before the first thread starts (the tracer's, the servers'), which
      * inherit the mask. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop_signals);
     if (kh_obs_init(&o.obs, &err) != KH_OK) {
         cli_error("%s", err.message);
         status = 2;

@@ -101,16 +101,6 @@ static void route(void *user, const kh_http_request *req,
     kh_ce_receiver_handle(&app->receiver, handle_event, app, req, res);
 }
 
-static bool parse_long(const char *text, long min, long max, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || errno == ERANGE || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static const char *env_or(const char *name, const char *fallback) {
     const char *v = getenv(name);
     return v && *v ? v : fallback;
@@ -173,7 +163,7 @@ int cmd_service(int argc, char **argv) {
     kh_obs_options obs = {.service_name = name};
     kh_error err = {0};
     const char *env_port = env_or("PORT", NULL);
-    if (env_port && !parse_long(env_port, 0, 65535, &port)) {
+    if (env_port && !cli_parse_long(env_port, 0, 65535, &port)) {
         cli_error("service: $PORT '%s' is not a port number", env_port);
         return 2;
     }
@@ -193,7 +183,7 @@ int cmd_service(int argc, char **argv) {
         }
         i++;
         if (strcmp(opt, "--port") == 0) {
-            if (!parse_long(value, 0, 65535, &port)) {
+            if (!cli_parse_long(value, 0, 65535, &port)) {
                 cli_error("--port: '%s' is not a port number", value);
                 return 2;
             }
@@ -210,12 +200,12 @@ int cmd_service(int argc, char **argv) {
         } else if (strcmp(opt, "--detector") == 0) {
             detector = value;
         } else if (strcmp(opt, "--threads") == 0) {
-            if (!parse_long(value, 1, 256, &threads)) {
+            if (!cli_parse_long(value, 1, 256, &threads)) {
                 cli_error("--threads: 1..256, got '%s'", value);
                 return 2;
             }
         } else if (strcmp(opt, "--max-body") == 0) {
-            if (!parse_long(value, 1024, 1L << 30, &max_body)) {
+            if (!cli_parse_long(value, 1024, 1L << 30, &max_body)) {
                 cli_error("--max-body: 1024..1073741824 bytes, got '%s'",
                           value);
                 return 2;
@@ -255,11 +245,7 @@ int cmd_service(int argc, char **argv) {
      * before the first thread starts (the tracer's, the servers'), which
      * inherit the mask. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop_signals);
     if (kh_obs_init(&obs, &err) != KH_OK) {
         cli_error("%s", err.message);
         status = 2;
